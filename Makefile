@@ -1,0 +1,58 @@
+# Spillway: `make demo` runs a local cluster with the operator scaling a sample service;
+# `make test` runs every test. Both install what they need, idempotently.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CACHE ?= $(HOME)/.cache/spillway
+export SPILLWAY_CACHE := $(CACHE)
+
+.PHONY: help venv crd test unit integration lint cluster-up cluster-down demo demo-down clean
+
+help:
+	@echo "make demo        local control plane + operator + sample ScalableService"
+	@echo "make demo-down   stop it"
+	@echo "make test        every test: lint, unit, integration (builds the control plane once)"
+	@echo "make crd         regenerate crds/ from the models"
+	@echo "make cluster-up / cluster-down   only the local control plane"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+crd: venv
+	$(VENV)/bin/spillway crd
+
+lint: venv
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+integration: venv
+	$(PY) -m pytest -m integration tests/integration
+
+test: venv
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+	$(PY) -m pytest tests
+
+cluster-up: venv
+	$(PY) -m tests.cluster up
+
+cluster-down: venv
+	$(PY) -m tests.cluster down
+
+demo: venv
+	$(PY) -m tests.cluster.demo up
+
+demo-down: venv
+	$(PY) -m tests.cluster.demo down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

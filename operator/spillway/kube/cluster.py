@@ -1,0 +1,139 @@
+"""The one place that talks to the API server: get, list, server-side apply with the
+`spillway` field manager, the scale subresource, status patches and Events.
+
+Built at startup from a kubeconfig or the in-cluster service account and passed in; nothing
+connects at import time. API errors become `ClusterError`, retryable or not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config, dynamic
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
+
+from spillway import FIELD_MANAGER, GROUP, KIND, VERSION
+from spillway.ports import ClusterError
+
+log = logging.getLogger(__name__)
+MERGE_PATCH = "application/merge-patch+json"
+# Refusals that a retry cannot fix: the request itself is wrong or not allowed.
+_FINAL = {400, 403, 404, 405, 415, 422}
+
+
+def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    """In-cluster credentials when present, else the kubeconfig (or $KUBECONFIG)."""
+    configuration = client.Configuration()
+    try:
+        if kubeconfig:
+            raise config.ConfigException("a kubeconfig was given")
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+class KubeCluster:
+    """`spillway.ports.Cluster` over the Kubernetes API."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api = dynamic.DynamicClient(api_client)
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        try:
+            return self.api.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError as err:
+            raise ClusterError(f"the cluster does not serve {kind} in {api_version}", status=404,
+                               retryable=False) from err
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = _call(self._resource(api_version, kind).get, name=name,
+                                          namespace=namespace).to_dict()
+            return found
+        except NotFoundError:
+            return None
+
+    def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        found = _call(self._resource(api_version, kind).get, namespace=namespace, label_selector=selector)
+        return [item.to_dict() for item in found.items]
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        resource = self._resource(obj["apiVersion"], obj["kind"])
+        applied = _call(resource.server_side_apply, body=obj, name=meta["name"], namespace=meta.get("namespace"),
+                        field_manager=FIELD_MANAGER, force_conflicts=True)
+        log.info("applied %s %s/%s", obj["kind"], meta.get("namespace"), meta["name"])
+        result: dict[str, Any] = applied.to_dict()
+        return result
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        try:
+            _call(self._resource(api_version, kind).delete, name=name, namespace=namespace,
+                  propagation_policy="Background")
+            log.info("deleted %s %s/%s", kind, namespace, name)
+        except NotFoundError:
+            pass
+
+    def scale(self, api_version: str, kind: str, namespace: str, name: str, replicas: int) -> None:
+        resource = self._resource(api_version, kind).subresources["scale"]
+        _call(resource.patch, body={"spec": {"replicas": replicas}}, name=name, namespace=namespace,
+              content_type=MERGE_PATCH, field_manager=FIELD_MANAGER)
+        log.info("scaled %s %s/%s to %d", kind, namespace, name, replicas)
+
+    def patch_status(self, body: dict[str, Any], status: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        resource = self._resource(f"{GROUP}/{VERSION}", KIND).subresources["status"]
+        _call(resource.patch, body={"status": status}, name=meta["name"], namespace=meta["namespace"],
+              content_type=MERGE_PATCH, field_manager=FIELD_MANAGER)
+
+    def event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        meta = body["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        event = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}", "namespace": meta["namespace"]},
+            "eventTime": now,
+            "type": type_,
+            "reason": reason,
+            "note": message[:1024],
+            "action": "Reconcile",
+            "reportingController": f"{GROUP}/operator",
+            "reportingInstance": f"{GROUP}-operator",
+            "regarding": {
+                "apiVersion": body.get("apiVersion", f"{GROUP}/{VERSION}"), "kind": body.get("kind", KIND),
+                "name": meta["name"], "namespace": meta["namespace"], "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+        }
+        try:
+            _call(self._resource("events.k8s.io/v1", "Event").create, body=event, namespace=meta["namespace"])
+        except ClusterError as err:  # an event lost is not worth failing a reconcile for
+            log.warning("could not post event %s: %s", reason, err)
+
+
+def _call(method: Any, **kwargs: Any) -> Any:
+    try:
+        return method(**kwargs)
+    except NotFoundError:
+        raise
+    except (DynamicApiError, ApiException) as err:
+        status = getattr(err, "status", None)
+        raise ClusterError(_message(err), status=status, retryable=status not in _FINAL) from err
+
+
+def _message(err: Exception) -> str:
+    body = getattr(err, "body", None)
+    if isinstance(body, (bytes, str)):
+        try:
+            return str(json.loads(body).get("message", body))
+        except (ValueError, AttributeError):
+            pass
+    return str(getattr(err, "summary", lambda: err)())

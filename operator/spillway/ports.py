@@ -1,0 +1,35 @@
+"""What the reconcile needs from the cluster, as a protocol: `spillway.kube.Cluster` is the real
+one, tests pass a fake. Keeps the reconcile free of any client library."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class ClusterError(Exception):
+    """The cluster refused or failed a request.
+
+    `retryable` is False for a refusal that repeating cannot fix (422 Invalid, 403 Forbidden,
+    404 on a kind the cluster lacks); the message is the API server's own.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+class Cluster(Protocol):
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]: ...
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]: ...
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None: ...
+
+    def scale(self, api_version: str, kind: str, namespace: str, name: str, replicas: int) -> None: ...
+
+    def patch_status(self, body: dict[str, Any], status: dict[str, Any]) -> None: ...
+
+    def event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None: ...

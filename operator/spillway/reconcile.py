@@ -1,0 +1,176 @@
+"""One reconcile of a ScalableService: parse, build the whole desired state, apply what
+differs, remove what is no longer wanted, report.
+
+Level-triggered and idempotent: a second run over an unchanged resource writes nothing. A bad
+spec changes nothing but the SpecValid condition. Talks to the cluster only through the
+`Cluster` port; the clock is passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from spillway.api import SpecError, parse_spec
+from spillway.api.spec import ScalableServiceSpec
+from spillway.api.status import find_condition, set_condition
+from spillway.ports import Cluster, ClusterError
+from spillway.resources.compare import covers, fingerprinted
+from spillway.resources.meta import Owner, selector_labels, selector_string
+from spillway.resources.workload import APP, app_selector, build_app, deployment_name
+from spillway.scaling.bounds import standing_replicas
+
+Conditions = list[dict[str, object]]
+# Reasons that mean a person must act; the others are progress and get Normal events.
+WARNING_REASONS = {"InvalidSpec", "TargetNotFound", "TargetUnsupported", "ApplyFailed"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    writes: int
+    ready: bool
+    message: str
+
+
+def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime) -> Outcome:
+    owner = Owner.from_body(body)
+    status = body.get("status") or {}
+    generation = body["metadata"].get("generation")
+    conditions: Conditions = list(status.get("conditions") or [])
+    report = _Report(cluster, body, generation, now)
+    try:
+        spec = parse_spec(body.get("spec") or {})
+    except SpecError as err:
+        conditions = report.set(conditions, "SpecValid", False, "InvalidSpec", str(err))
+        conditions = report.set(conditions, "Ready", False, "InvalidSpec", "The spec is invalid; nothing was changed.")
+        return report.publish({"conditions": conditions}, ready=False, message=str(err))
+    conditions = report.set(conditions, "SpecValid", True, "Valid", "The spec is valid.")
+
+    adopted = None
+    if spec.target_ref is not None:
+        adopted = cluster.get("apps/v1", "Deployment", owner.namespace, spec.target_ref.name)
+        problem = _adoption_problem(spec, adopted)
+        if problem is not None:
+            conditions = report.set(conditions, "Ready", False, *problem)
+            return report.publish({"conditions": conditions}, ready=False, message=problem[1])
+
+    live = _live_deployments(cluster, owner, spec, adopted)
+    live_total = sum(d["spec"].get("replicas", 1) for d in live.values()) if live else None
+    replicas = standing_replicas(spec.replicas, spec.scaling, status.get("desiredReplicas"), live_total)
+    try:
+        applied = _apply_all(cluster, owner, spec, replicas, adopted, live, report)
+    except ClusterError as err:
+        if err.retryable:
+            raise
+        conditions = report.set(conditions, "Ready", False, "ApplyFailed", str(err))
+        return report.publish({"conditions": conditions}, ready=False, message=str(err))
+
+    workloads = [adopted] if adopted is not None else [
+        o for o in applied if o.get("kind") == "Deployment"
+    ]
+    running = sum((d.get("status") or {}).get("replicas", 0) for d in workloads if d)
+    ready = sum((d.get("status") or {}).get("readyReplicas", 0) for d in workloads if d)
+    all_ready = ready >= replicas
+    conditions = report.set(
+        conditions, "Ready", all_ready,
+        "AllReplicasReady" if all_ready else "ReplicasNotReady",
+        f"{ready} of {replicas} replicas are ready.",
+    )
+    selector = app_selector(owner, spec, adopted)
+    fields = {
+        "replicas": running,
+        "readyReplicas": ready,
+        "desiredReplicas": replicas,
+        "selector": selector_string(selector),
+        "conditions": conditions,
+    }
+    return report.publish(fields, ready=all_ready, message=f"{ready}/{replicas} ready")
+
+
+def _adoption_problem(spec: ScalableServiceSpec, adopted: dict[str, Any] | None) -> tuple[str, str] | None:
+    assert spec.target_ref is not None
+    name = spec.target_ref.name
+    if adopted is None:
+        return "TargetNotFound", f"Deployment {name!r} (spec.targetRef) does not exist in this namespace."
+    if not (adopted["spec"].get("selector") or {}).get("matchLabels"):
+        return "TargetUnsupported", (
+            f"Deployment {name!r} selects its pods with matchExpressions only; Spillway needs matchLabels.")
+    return None
+
+
+def _live_deployments(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec,
+                      adopted: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    if adopted is not None:
+        return {adopted["metadata"]["name"]: adopted}
+    names = [deployment_name(owner, p) for p in spec.pools] or [deployment_name(owner, None)]
+    found = {n: cluster.get("apps/v1", "Deployment", owner.namespace, n) for n in names}
+    return {n: d for n, d in found.items() if d is not None}
+
+
+def _apply_all(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, replicas: int,
+               adopted: dict[str, Any] | None, live_deployments: dict[str, dict[str, Any]],
+               report: _Report) -> list[dict[str, Any]]:
+    applied = []
+    objects = build_app(owner, spec, replicas, adopted)
+    wanted = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    for obj in objects:
+        desired = fingerprinted(obj)
+        name = obj["metadata"]["name"]
+        live = (live_deployments.get(name) if obj["kind"] == "Deployment"
+                else cluster.get(obj["apiVersion"], obj["kind"], owner.namespace, name))
+        if live is None or not covers(live, desired):
+            live = cluster.apply(desired)
+            report.writes += 1
+        applied.append(live)
+    if adopted is not None and adopted["spec"].get("replicas") != replicas:
+        cluster.scale("apps/v1", "Deployment", owner.namespace, adopted["metadata"]["name"], replicas)
+        report.writes += 1
+    report.writes += _remove_unwanted(cluster, owner, wanted)
+    return applied
+
+
+def _remove_unwanted(cluster: Cluster, owner: Owner, wanted: set[tuple[str, str]]) -> int:
+    """Delete app children Spillway made but no longer wants: a removed pool, a disabled PDB."""
+    removed = 0
+    for api_version, kind in (("apps/v1", "Deployment"), ("policy/v1", "PodDisruptionBudget")):
+        for obj in cluster.list(api_version, kind, owner.namespace, selector_labels(owner, APP)):
+            meta = obj["metadata"]
+            owned = any(ref.get("uid") == owner.uid for ref in meta.get("ownerReferences") or [])
+            if owned and (kind, meta["name"]) not in wanted:
+                cluster.delete(api_version, kind, owner.namespace, meta["name"])
+                removed += 1
+    return removed
+
+
+class _Report:
+    """Collects condition changes, writes status only when it differs, and posts an Event for
+    each condition that moved."""
+
+    def __init__(self, cluster: Cluster, body: dict[str, Any], generation: int | None, now: datetime) -> None:
+        self.cluster, self.body, self.generation, self.now = cluster, body, generation, now
+        self.writes = 0
+        self.moved: list[dict[str, object]] = []
+
+    def set(self, conditions: Conditions, type_: Any, status: bool, reason: str, message: str) -> Conditions:
+        before = find_condition(conditions, type_)
+        after = set_condition(conditions, type_, status, reason, message, generation=self.generation, now=self.now)
+        condition = find_condition(after, type_)
+        assert condition is not None
+        if before is None or (before.get("status"), before.get("reason")) != (condition["status"], reason):
+            self.moved.append(condition)
+        return after
+
+    def publish(self, fields: dict[str, Any], *, ready: bool, message: str) -> Outcome:
+        status = {**fields, "observedGeneration": self.generation}
+        live = self.body.get("status") or {}
+        if any(live.get(k) != v for k, v in status.items()):
+            self.cluster.patch_status(self.body, status)
+            self.writes += 1
+        for condition in self.moved:
+            if condition["type"] == "SpecValid" and condition["status"] == "True" and not live:
+                continue  # a new valid resource: its Ready event says enough
+            warning = condition["status"] != "True" and condition["reason"] in WARNING_REASONS
+            self.cluster.event(self.body, "Warning" if warning else "Normal", str(condition["reason"]),
+                               str(condition["message"]))
+        return Outcome(writes=self.writes, ready=ready, message=message)

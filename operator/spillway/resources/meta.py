@@ -1,0 +1,62 @@
+"""Names, labels and owner references shared by every object Spillway builds. Pure: no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from spillway import GROUP, KIND, VERSION
+
+MANAGED_BY = "spillway"
+POOL_LABEL = f"{GROUP}/pool"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The ScalableService that owns what is built: enough to name, label and reference it."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Owner:
+        meta = body["metadata"]
+        return cls(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+
+
+def selector_labels(owner: Owner, component: str) -> dict[str, str]:
+    """The labels that select a component's pods; they never change for the object's life."""
+    return {
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def labels(owner: Owner, component: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": owner.name, **selector_labels(owner, component)}
+
+
+def selector_string(match_labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
+
+
+def owner_reference(owner: Owner) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": owner.name,
+        "uid": owner.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def metadata(owner: Owner, name: str, component: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": labels(owner, component),
+        "ownerReferences": [owner_reference(owner)],
+    }
