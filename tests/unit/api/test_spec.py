@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from spillway.api import SpecError, parse_spec
+from tests.unit.conftest import minimal_spec
+
+# (case name, spec overrides, the exact message). Shared with the integration suite, which
+# proves the API server refuses the same resources (`api_server_refuses` marks those the schema
+# or CEL can see; the others only the operator can judge, inside the schemaless pod template).
+INVALID: list[tuple[str, dict[str, Any], str, bool]] = [
+    ("min over max", {"replicas": {"min": 5, "max": 3}},
+     "spec.replicas: replicas.min must be less than or equal to replicas.max", True),
+    ("min zero", {"replicas": {"min": 0}},
+     "spec.replicas.min: Input should be greater than or equal to 1", True),
+    ("template and targetRef", {"targetRef": {"name": "legacy"}},
+     "spec: set exactly one of template and targetRef", True),
+    ("neither template nor targetRef", {"template": None},
+     "spec: set exactly one of template and targetRef", True),
+    ("bad duration", {"capacity": {"timeout": "30 seconds"}},
+     "spec.capacity.timeout: '30 seconds' is not a duration: use a number with a unit of ms, s, m or h, "
+     "such as 250ms, 15s, 5m or 1h30m", True),
+    ("zero timeout", {"capacity": {"timeout": "0s"}},
+     "spec.capacity: capacity.timeout must be greater than 0s", True),
+    ("interval too short", {"scaling": {"interval": "500ms"}},
+     "spec.scaling: scaling.interval must be at least 1s", True),
+    ("quantile one", {"scaling": {"targets": {"latency": {"quantile": 1, "objective": "250ms"}}}},
+     "spec.scaling.targets.latency.quantile: Input should be less than 1", True),
+    ("quantile zero", {"scaling": {"targets": {"latency": {"quantile": 0, "objective": "250ms"}}}},
+     "spec.scaling.targets.latency.quantile: Input should be greater than 0", True),
+    ("latency without objective", {"scaling": {"targets": {"latency": {"quantile": 0.99}}}},
+     "spec.scaling.targets.latency.objective: Field required", True),
+    ("utilization over one", {"scaling": {"targets": {"utilization": 1.5}}},
+     "spec.scaling.targets.utilization: Input should be less than or equal to 1", True),
+    ("unknown metrics source", {"scaling": {"metricsSource": "Datadog"}},
+     "spec.scaling.metricsSource: Input should be 'HAProxy', 'SpringBoot', 'Istio' or 'Custom'", True),
+    ("custom without queries", {"scaling": {"metricsSource": "Custom"}},
+     "spec.scaling: metricsSource Custom needs at least one query in scaling.queries", True),
+    ("fallback without count", {"scaling": {"onMetricsUnavailable": {"action": "Fallback"}}},
+     "spec.scaling.onMetricsUnavailable: onMetricsUnavailable.action Fallback needs fallbackReplicas", True),
+    ("fallback out of bounds", {"replicas": {"min": 2, "max": 5},
+                                "scaling": {"onMetricsUnavailable": {"action": "Fallback", "fallbackReplicas": 9}}},
+     "spec: scaling.onMetricsUnavailable.fallbackReplicas must lie between replicas.min and replicas.max", True),
+    ("two prometheus auths", {"scaling": {"prometheus": {
+        "url": "http://prom:9090", "bearerTokenSecretRef": {"name": "t", "key": "token"},
+        "basicAuthSecretRef": {"name": "b"}}}},
+     "spec.scaling.prometheus: prometheus: set at most one of bearerTokenSecretRef and basicAuthSecretRef", True),
+    ("prometheus url without scheme", {"scaling": {"prometheus": {"url": "prom:9090"}}},
+     "spec.scaling.prometheus.url: String should match pattern '^https?://[^\\s]+$'", True),
+    ("cookie on service", {"balancing": {"provider": "Service", "affinity": {"type": "Cookie"}}},
+     "spec.balancing: affinity.type Cookie needs a provider that sets cookies (HAProxy, GatewayAPI, "
+     "EnvoyGateway, Istio or NginxGatewayFabric); the Service provider supports ClientIP only", True),
+    ("client ip ttl over a day", {"balancing": {"affinity": {"type": "ClientIP", "ttl": "25h"}}},
+     "spec.balancing: affinity.ttl must be at most 24h with the Service provider (kube-proxy's limit)", True),
+    ("gateway without parents", {"balancing": {"provider": "GatewayAPI"}},
+     "spec.balancing: provider GatewayAPI, EnvoyGateway and NginxGatewayFabric need at least one "
+     "gateway.parentRefs entry", True),
+    ("unknown algorithm", {"balancing": {"algorithm": "Fastest"}},
+     "spec.balancing.algorithm: Input should be 'RoundRobin', 'Random', 'LeastConnection', 'Weighted' "
+     "or 'ConsistentHash'", True),
+    ("weighted without pools", {"balancing": {"provider": "HAProxy", "algorithm": "Weighted"}},
+     "spec: balancing.algorithm Weighted needs at least one entry in pools", True),
+    ("hash header without name", {"balancing": {"hash": {"source": "Header"}}},
+     "spec.balancing.hash: hash.name is required when hash.source is Header or Cookie", True),
+    ("single haproxy", {"balancing": {"provider": "HAProxy", "haproxy": {"replicas": 1}}},
+     "spec.balancing.haproxy.replicas: Input should be greater than or equal to 2", True),
+    ("external store without secret", {"sessionStore": {"type": "External"}},
+     "spec.sessionStore: sessionStore.type External needs sessionStore.external.urlSecretRef", True),
+    ("bad memory size", {"sessionStore": {"type": "Redis", "redis": {"maxMemory": "lots"}}},
+     "spec.sessionStore.redis.maxMemory: 'lots' is not a quantity: use a number with an optional suffix "
+     "such as 256Mi, 1Gi or 500M", True),
+    ("bad eviction policy", {"sessionStore": {"type": "Redis", "redis": {"evictionPolicy": "lru"}}},
+     "spec.sessionStore.redis.evictionPolicy: Input should be 'noeviction', 'allkeys-lru', 'volatile-lru', "
+     "'allkeys-lfu', 'volatile-lfu', 'allkeys-random', 'volatile-random' or 'volatile-ttl'", True),
+    ("bad env name", {"sessionStore": {"env": "SESSION-URL"}},
+     "spec.sessionStore.env: String should match pattern '^[A-Za-z_][A-Za-z0-9_]*$'", True),
+    ("both budgets", {"disruptionBudget": {"minAvailable": 1, "maxUnavailable": 1}},
+     "spec.disruptionBudget: disruptionBudget: set at most one of minAvailable and maxUnavailable", True),
+    ("pools with targetRef", {"template": None, "targetRef": {"name": "legacy"}, "pools": [{"name": "big"}]},
+     "spec: pools need template: an adopted Deployment (targetRef) cannot be split into pools", True),
+    ("pool name not a label", {"pools": [{"name": "Big_Pool"}]},
+     "spec.pools[0].name: String should match pattern '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'", True),
+    ("pool weight zero", {"pools": [{"name": "big", "weight": 0}]},
+     "spec.pools[0].weight: Input should be greater than or equal to 1", True),
+    ("no containers", {"template": {"spec": {"containers": []}}},
+     "spec: template.spec.containers must list at least one container with a name and an image", False),
+    ("unknown port name", {"port": "web"},
+     "spec: port 'web' is not the name of a port of any container in template", False),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), [(c[1], c[2]) for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_spec_is_refused_with_a_message_naming_the_field(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(minimal_spec(**overrides))
+    assert str(caught.value) == message
+
+
+def test_minimal_spec_gets_the_documented_defaults() -> None:
+    spec = parse_spec(minimal_spec())
+    assert (spec.replicas.min, spec.replicas.max) == (1, 10)
+    assert (spec.capacity.concurrency, spec.capacity.queue_limit) == (200, 100)
+    assert spec.capacity.timeout == timedelta(seconds=30)
+    assert spec.scaling.interval == timedelta(seconds=15)
+    assert spec.scaling.behavior.scale_up.max_step_pods == 4
+    assert spec.scaling.behavior.scale_down.stabilization_window == timedelta(minutes=5)
+    assert spec.scaling.on_metrics_unavailable.action == "Hold"
+    assert spec.balancing.provider == "Service" and spec.balancing.algorithm is None
+    assert spec.session_store.type == "None"
+    assert spec.port == "http"
+
+
+def test_design_example_parses() -> None:
+    spec = parse_spec(minimal_spec(
+        replicas={"min": 2, "max": 40},
+        capacity={"concurrency": 200, "queueLimit": 100, "timeout": "30s"},
+        scaling={
+            "prometheus": {"url": "http://prometheus.monitoring:9090", "timeout": "5s"},
+            "interval": "15s", "metricsSource": "HAProxy",
+            "targets": {"queuePerReplica": 10, "latency": {"quantile": 0.95, "objective": "250ms"},
+                        "utilization": 0.7},
+            "behavior": {"tolerance": 0.1,
+                         "scaleUp": {"stabilizationWindow": "0s", "maxStepPercent": 100, "maxStepPods": 4,
+                                     "period": "15s"},
+                         "scaleDown": {"stabilizationWindow": "300s", "maxStepPercent": 10, "period": "60s"}},
+            "onMetricsUnavailable": {"action": "Hold", "fallbackReplicas": None},
+        },
+        balancing={"provider": "HAProxy", "algorithm": "Weighted",
+                   "affinity": {"type": "Cookie", "cookieName": "SPILLWAY", "ttl": "1h"}, "haproxy": {"replicas": 2}},
+        sessionStore={"type": "Redis", "redis": {"mode": "Sentinel", "replicas": 2,
+                                                 "persistence": {"appendOnly": True, "fsync": "everysec",
+                                                                 "size": "1Gi"},
+                                                 "maxMemory": "256Mi", "evictionPolicy": "volatile-lru"}},
+        disruptionBudget={"minAvailable": 1},
+        pools=[{"name": "large", "weight": 3, "nodeSelector": {"node-size": "large"}, "capacity": {"concurrency": 400}},
+               {"name": "small", "weight": 1, "nodeSelector": {"node-size": "small"}}],
+    ))
+    assert spec.scaling.targets.latency is not None
+    assert spec.scaling.targets.latency.objective == timedelta(milliseconds=250)
+    assert spec.scaling.behavior.scale_down.stabilization_window == timedelta(seconds=300)
+    assert [p.weight for p in spec.pools] == [3, 1]
+
+
+def test_unknown_field_is_refused() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(minimal_spec(replicaz={"min": 1}))
+    assert str(caught.value) == "spec.replicaz: Extra inputs are not permitted"
+
+
+def test_several_problems_are_all_named() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(minimal_spec(capacity={"concurrency": 0}, servicePort=70000))
+    assert caught.value.problems == [
+        "spec.servicePort: Input should be less than or equal to 65535",
+        "spec.capacity.concurrency: Input should be greater than or equal to 1",
+    ]
+
+
+def test_numeric_port_needs_no_name() -> None:
+    assert parse_spec(minimal_spec(port=8080)).port == 8080
+
+
+def test_serialized_spec_parses_back_to_the_same_model() -> None:
+    spec = parse_spec(minimal_spec(scaling={"interval": "1m30s"}))
+    dumped = spec.model_dump(by_alias=True, mode="json", exclude_none=True)
+    assert dumped["scaling"]["interval"] == "1m30s"
+    assert parse_spec(dumped) == spec

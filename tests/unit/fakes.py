@@ -1,0 +1,73 @@
+"""An in-memory stand-in for the `Cluster` port: it stores what is applied, adds what an API
+server would (uid, resourceVersion, status), and counts every write."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from spillway.ports import ClusterError
+
+Key = tuple[str, str, str, str]
+
+
+class FakeCluster:
+    def __init__(self) -> None:
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.writes: list[tuple[str, str, str]] = []
+        self.events: list[tuple[str, str, str]] = []
+        self.statuses: list[dict[str, Any]] = []
+        self.refuse: dict[str, ClusterError] = {}
+        self._version = 0
+
+    def _key(self, api_version: str, kind: str, namespace: str, name: str) -> Key:
+        return (api_version, kind, namespace, name)
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = self.objects.get(self._key(api_version, kind, namespace, name))
+        return copy.deepcopy(found) if found else None
+
+    def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        return [copy.deepcopy(o) for (v, k, ns, _), o in self.objects.items()
+                if (v, k, ns) == (api_version, kind, namespace)
+                and labels.items() <= (o["metadata"].get("labels") or {}).items()]
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["kind"] in self.refuse:
+            raise self.refuse[obj["kind"]]
+        meta = obj["metadata"]
+        key = self._key(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        self._version += 1
+        stored = copy.deepcopy(obj)
+        old = self.objects.get(key)
+        stored["metadata"]["uid"] = old["metadata"]["uid"] if old else f"uid-{meta['name']}"
+        stored["metadata"]["resourceVersion"] = str(self._version)
+        if obj["kind"] == "Deployment":
+            stored["spec"]["strategy"] = {"type": "RollingUpdate"}  # a server default
+            stored["status"] = old.get("status", {}) if old else {}
+        self.objects[key] = stored
+        self.writes.append(("apply", obj["kind"], meta["name"]))
+        return copy.deepcopy(stored)
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        self.objects.pop(self._key(api_version, kind, namespace, name), None)
+        self.writes.append(("delete", kind, name))
+
+    def scale(self, api_version: str, kind: str, namespace: str, name: str, replicas: int) -> None:
+        self.objects[self._key(api_version, kind, namespace, name)]["spec"]["replicas"] = replicas
+        self.writes.append(("scale", kind, name))
+
+    def patch_status(self, body: dict[str, Any], status: dict[str, Any]) -> None:
+        body.setdefault("status", {}).update(copy.deepcopy(status))
+        self.statuses.append(copy.deepcopy(status))
+        self.writes.append(("status", body["kind"], body["metadata"]["name"]))
+
+    def event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self.events.append((type_, reason, message))
+
+    def make_ready(self, kind: str, name: str) -> None:
+        """What the controller manager and the kubelet would do: every replica up."""
+        for (_, k, _, n), obj in self.objects.items():
+            if (k, n) == (kind, name):
+                count = obj["spec"].get("replicas", 1)
+                obj["status"] = {"replicas": count, "readyReplicas": count}

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spillway.api import parse_spec
+from spillway.resources.meta import Owner
+from spillway.resources.workload import build_app, restricted, split_by_weight
+from tests.unit.conftest import minimal_spec
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+OWNER = Owner(name="checkout", namespace="shop", uid="0b5e2c1a-uid")
+KUBERNETES_VERSION = "1.36.0"
+
+CASES: dict[str, dict[str, Any]] = {
+    "minimal": minimal_spec(),
+    "client-ip-affinity": minimal_spec(replicas={"min": 3, "max": 9},
+                                       balancing={"affinity": {"type": "ClientIP", "ttl": "30m"}},
+                                       disruptionBudget={"minAvailable": "50%"}, servicePort=8080),
+    "pools": minimal_spec(pools=[{"name": "large", "weight": 3, "nodeSelector": {"node-size": "large"}},
+                                 {"name": "small", "weight": 1}]),
+    "no-budget": minimal_spec(disruptionBudget={"enabled": False}, port=8080),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_builders_match_golden_objects(case: str) -> None:
+    spec = parse_spec(CASES[case])
+    built = build_app(OWNER, spec, replicas=spec.replicas.min + 3)
+    path = GOLDEN / f"workload-{case}.yaml"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(yaml.safe_dump_all(built, sort_keys=True))
+    assert list(yaml.safe_load_all(path.read_text())) == built
+
+
+def test_adopted_deployment_gets_service_and_budget_with_its_own_selector() -> None:
+    spec = parse_spec({"targetRef": {"name": "legacy"}, "port": 8080})
+    adopted = {"spec": {"selector": {"matchLabels": {"app": "legacy"}}}}
+    built = build_app(OWNER, spec, replicas=2, adopted=adopted)
+    assert [o["kind"] for o in built] == ["Service", "PodDisruptionBudget"]
+    assert built[0]["spec"]["selector"] == {"app": "legacy"}
+    assert built[1]["spec"]["selector"] == {"matchLabels": {"app": "legacy"}}
+
+
+def test_restricted_fills_only_what_the_template_left_unset() -> None:
+    pod = {"securityContext": {"runAsNonRoot": False},
+           "containers": [{"name": "a", "securityContext": {"capabilities": {"add": ["NET_BIND_SERVICE"]}}},
+                          {"name": "b"}]}
+    result = restricted(pod)
+    assert result["securityContext"] == {"runAsNonRoot": False, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert result["containers"][0]["securityContext"] == {"capabilities": {"add": ["NET_BIND_SERVICE"]},
+                                                          "allowPrivilegeEscalation": False}
+    assert result["containers"][1]["securityContext"] == {"allowPrivilegeEscalation": False,
+                                                          "capabilities": {"drop": ["ALL"]}}
+    assert "securityContext" not in pod["containers"][1], "the input is not modified"
+
+
+@pytest.mark.parametrize(("total", "weights", "expected"), [
+    (8, [3, 1], [6, 2]), (5, [3, 1], [4, 1]), (1, [1, 1], [1, 0]), (0, [2, 5], [0, 0]), (7, [1, 1, 1], [3, 2, 2]),
+])
+def test_split_by_weight(total: int, weights: list[int], expected: list[int]) -> None:
+    assert split_by_weight(total, weights) == expected
+
+
+@given(st.integers(0, 10000), st.lists(st.integers(1, 100), min_size=1, max_size=8))
+def test_split_always_adds_up_and_stays_within_one_of_exact(total: int, weights: list[int]) -> None:
+    parts = split_by_weight(total, weights)
+    assert sum(parts) == total
+    for part, weight in zip(parts, weights, strict=True):
+        assert abs(part - total * weight / sum(weights)) < 1
+
+
+names = st.from_regex(r"[a-z]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+valid_specs = st.fixed_dictionaries({
+    "replicas": st.integers(1, 50).flatmap(lambda lo: st.fixed_dictionaries(
+        {"min": st.just(lo), "max": st.integers(lo, 100)})),
+    "servicePort": st.integers(1, 65535),
+    "port": st.one_of(st.just("http"), st.integers(1, 65535)),
+    "balancing": st.fixed_dictionaries({"affinity": st.fixed_dictionaries({
+        "type": st.sampled_from(["None", "ClientIP"]), "ttl": st.sampled_from(["10s", "30m", "24h"])})}),
+    "disruptionBudget": st.one_of(
+        st.just({}), st.just({"enabled": False}),
+        st.fixed_dictionaries({"minAvailable": st.one_of(st.integers(0, 5), st.just("50%"))}),
+        st.fixed_dictionaries({"maxUnavailable": st.one_of(st.integers(1, 5), st.just("25%"))})),
+    "pools": st.lists(st.fixed_dictionaries({"name": names, "weight": st.integers(1, 100),
+                                             "nodeSelector": st.dictionaries(names, names, max_size=2)}),
+                      max_size=3, unique_by=lambda p: p["name"]),
+})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_specs, st.integers(0, 100))
+def test_any_valid_spec_builds_objects_kubernetes_accepts(overrides: dict[str, Any], replicas: int) -> None:
+    spec = parse_spec(minimal_spec(**overrides))
+    for obj in build_app(OWNER, spec, replicas=replicas):
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from spillway.ports import ClusterError
+from spillway.reconcile import reconcile
+from tests.unit.conftest import minimal_spec, resource
+from tests.unit.fakes import FakeCluster
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def _condition(body: dict, type_: str) -> dict:
+    return next(c for c in body["status"]["conditions"] if c["type"] == type_)
+
+
+def test_first_reconcile_creates_deployment_service_and_budget_at_min(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(replicas={"min": 2, "max": 6}))
+    outcome = reconcile(cluster, body, NOW)
+    applied = [(verb, kind, name) for verb, kind, name in cluster.writes if verb == "apply"]
+    assert applied == [("apply", "Deployment", "checkout"), ("apply", "Service", "checkout"),
+                       ("apply", "PodDisruptionBudget", "checkout")]
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 2
+    assert body["status"]["desiredReplicas"] == 2
+    assert body["status"]["selector"] == ("app.kubernetes.io/component=app,app.kubernetes.io/instance=checkout,"
+                                          "app.kubernetes.io/managed-by=spillway")
+    assert body["status"]["observedGeneration"] == 1
+    assert _condition(body, "SpecValid")["status"] == "True"
+    assert _condition(body, "Ready") | {} == {
+        "type": "Ready", "status": "False", "reason": "ReplicasNotReady", "message": "0 of 2 replicas are ready.",
+        "lastTransitionTime": "2026-11-24T12:00:00Z", "observedGeneration": 1}
+    assert not outcome.ready
+
+
+def test_second_reconcile_of_an_unchanged_resource_writes_nothing(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec())
+    reconcile(cluster, body, NOW)
+    before, events = len(cluster.writes), len(cluster.events)
+    outcome = reconcile(cluster, body, NOW + timedelta(seconds=30))
+    assert outcome.writes == 0
+    assert len(cluster.writes) == before and len(cluster.events) == events
+
+
+def test_ready_replicas_reach_status_and_ready_turns_true(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(replicas={"min": 3, "max": 5}))
+    reconcile(cluster, body, NOW)
+    cluster.make_ready("Deployment", "checkout")
+    outcome = reconcile(cluster, body, NOW + timedelta(seconds=5))
+    assert outcome.ready
+    assert (body["status"]["replicas"], body["status"]["readyReplicas"]) == (3, 3)
+    ready = _condition(body, "Ready")
+    assert (ready["status"], ready["reason"], ready["lastTransitionTime"]) == (
+        "True", "AllReplicasReady", "2026-11-24T12:00:05Z")
+    assert ("Normal", "AllReplicasReady", "3 of 3 replicas are ready.") in cluster.events
+
+
+def test_invalid_spec_sets_spec_valid_false_posts_one_warning_and_changes_nothing(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(replicas={"min": 5, "max": 3}))
+    reconcile(cluster, body, NOW)
+    assert [w for w in cluster.writes if w[0] != "status"] == []
+    spec_valid = _condition(body, "SpecValid")
+    assert (spec_valid["status"], spec_valid["reason"]) == ("False", "InvalidSpec")
+    assert spec_valid["message"] == "spec.replicas: replicas.min must be less than or equal to replicas.max"
+    assert cluster.events[0] == ("Warning", "InvalidSpec", spec_valid["message"])
+    writes, events = len(cluster.writes), len(cluster.events)
+    assert reconcile(cluster, body, NOW + timedelta(minutes=1)).writes == 0
+    assert (len(cluster.writes), len(cluster.events)) == (writes, events), "no hot loop on a bad resource"
+
+
+def test_invalid_edit_keeps_the_running_children(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(replicas={"min": 2, "max": 4}))
+    reconcile(cluster, body, NOW)
+    body["spec"]["replicas"] = {"min": 9, "max": 4}
+    reconcile(cluster, body, NOW)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 2
+    assert not any(verb == "delete" for verb, _, _ in cluster.writes)
+
+
+def test_editing_the_spec_updates_the_children(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec())
+    reconcile(cluster, body, NOW)
+    body["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/acme/checkout:1.5"
+    body["spec"]["servicePort"] = 8080
+    reconcile(cluster, body, NOW)
+    deployment = cluster.get("apps/v1", "Deployment", "shop", "checkout")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/acme/checkout:1.5"
+    assert cluster.get("v1", "Service", "shop", "checkout")["spec"]["ports"][0]["port"] == 8080
+
+
+def test_a_field_spillway_stops_setting_is_applied_away(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(balancing={"affinity": {"type": "ClientIP"}}))
+    reconcile(cluster, body, NOW)
+    body["spec"]["balancing"] = {}
+    reconcile(cluster, body, NOW)
+    assert "sessionAffinityConfig" not in cluster.get("v1", "Service", "shop", "checkout")["spec"]
+
+
+def test_raising_min_scales_at_once_without_prometheus(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(replicas={"min": 2, "max": 8}))
+    reconcile(cluster, body, NOW)
+    body["spec"]["replicas"]["min"] = 5  # what `kubectl scale ssvc --replicas=5` does
+    reconcile(cluster, body, NOW)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 5
+    body["spec"]["replicas"]["min"] = 3
+    reconcile(cluster, body, NOW)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 3
+
+
+def test_with_prometheus_the_last_decision_stands_within_bounds(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(replicas={"min": 2, "max": 8}, scaling={"prometheus": {"url": "http://prom:9090"}}))
+    body["status"] = {"desiredReplicas": 12}
+    reconcile(cluster, body, NOW)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 8
+
+
+def test_removed_pool_and_disabled_budget_are_deleted(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(pools=[{"name": "large", "weight": 3}, {"name": "small"}]))
+    reconcile(cluster, body, NOW)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout-small") is not None
+    body["spec"]["pools"] = [{"name": "large", "weight": 3}]
+    body["spec"]["disruptionBudget"] = {"enabled": False}
+    reconcile(cluster, body, NOW)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout-small") is None
+    assert cluster.get("policy/v1", "PodDisruptionBudget", "shop", "checkout") is None
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout-large") is not None
+
+
+def test_adopted_deployment_is_only_scaled(cluster: FakeCluster) -> None:
+    cluster.apply({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "legacy", "namespace": "shop"},
+                   "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "legacy"}}, "template": {}}})
+    cluster.writes.clear()
+    body = resource({"targetRef": {"name": "legacy"}, "port": 8080, "replicas": {"min": 3, "max": 6}})
+    reconcile(cluster, body, NOW)
+    assert ("scale", "Deployment", "legacy") in cluster.writes
+    assert not any(kind == "Deployment" and verb == "apply" for verb, kind, _ in cluster.writes)
+    assert cluster.get("apps/v1", "Deployment", "shop", "legacy")["spec"]["replicas"] == 3
+    assert cluster.get("v1", "Service", "shop", "checkout")["spec"]["selector"] == {"app": "legacy"}
+
+
+def test_missing_adopted_deployment_is_reported(cluster: FakeCluster) -> None:
+    body = resource({"targetRef": {"name": "legacy"}, "port": 8080})
+    reconcile(cluster, body, NOW)
+    ready = _condition(body, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "TargetNotFound")
+    assert ("Warning", "TargetNotFound", ready["message"]) in cluster.events
+    assert [w for w in cluster.writes if w[0] != "status"] == []
+
+
+def test_refused_apply_becomes_a_condition_not_a_retry(cluster: FakeCluster) -> None:
+    cluster.refuse["Deployment"] = ClusterError('Deployment.apps "checkout" is invalid: bad', status=422,
+                                                retryable=False)
+    body = resource(minimal_spec())
+    reconcile(cluster, body, NOW)
+    ready = _condition(body, "Ready")
+    assert (ready["reason"], ready["message"]) == ("ApplyFailed", 'Deployment.apps "checkout" is invalid: bad')
+
+
+def test_transient_failure_propagates_for_a_retry(cluster: FakeCluster) -> None:
+    cluster.refuse["Service"] = ClusterError("etcdserver: request timed out", status=500)
+    with pytest.raises(ClusterError):
+        reconcile(cluster, resource(minimal_spec()), NOW)
