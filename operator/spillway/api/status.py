@@ -48,6 +48,11 @@ class Recommendation(SpecModel):
     replicas: int = Field(description="Replicas recommended before behavior limits.")
 
 
+class ScaleEvent(SpecModel):
+    time: str = Field(description="When the replica count changed (RFC 3339).")
+    change: int = Field(description="Replicas added (positive) or removed (negative).")
+
+
 class BalancerStatus(SpecModel):
     provider: str | None = Field(None, description="Provider in use.")
     algorithm: str | None = Field(None, description="Algorithm in effect.")
@@ -70,6 +75,8 @@ class ScalableServiceStatus(SpecModel):
     signals: Signals | None = Field(None, description="Signals read at the last interval.")
     recommendations: list[Recommendation] = Field(default_factory=list, max_length=512, description=(
         "Recent recommendations, kept for the stabilization windows across operator restarts."))
+    scale_events: list[ScaleEvent] = Field(default_factory=list, max_length=512, description=(
+        "Recent changes of the replica count, kept for the step limits across operator restarts."))
     metrics_failures: int = Field(0, ge=0, description="Consecutive intervals whose signals could not be read.")
     balancer: BalancerStatus | None = Field(None, description="The balancer in effect.")
     session_store: SessionStoreStatus | None = Field(None, description="The session store in effect.")
