@@ -1,0 +1,98 @@
+"""The operator, run in process under kopf's KopfRunner against whatever cluster the `kube`
+fixture gives, plus small kubectl helpers the scenarios share."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kopf.testing import KopfRunner
+
+from tests.integration.components import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD = ROOT / "crds" / "scalableservices.spillway.io.yaml"
+
+
+@contextmanager
+def running_operator(kubeconfig: str, *extra: str) -> Iterator[KopfRunner]:
+    """`kopf run` of Spillway's handlers; stops when the block ends and fails the test if the
+    operator crashed."""
+    previous = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = kubeconfig
+    try:
+        with KopfRunner(["run", "--standalone", "--all-namespaces", "--module", "spillway.handlers", *extra],
+                        timeout=60) as runner:
+            yield runner
+    finally:
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous
+    assert runner.exception is None, runner.output[-3000:]
+
+
+class Kubectl:
+    def __init__(self, kube: Any) -> None:
+        self.kube = kube
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result: subprocess.CompletedProcess[str] = self.kube.kubectl(*args, input=stdin, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def apply(self, obj: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("apply", "-f", "-", stdin=yaml.safe_dump(obj), check=check)
+
+    def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        result = self.run("get", kind, name, "-n", namespace, "-o", "json", check=False)
+        if result.returncode != 0:
+            if "NotFound" in result.stderr:
+                return None
+            raise AssertionError(result.stderr)
+        found: dict[str, Any] = json.loads(result.stdout)
+        return found
+
+    def items(self, kind: str, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:
+        args = ["get", kind, "-n", namespace, "-o", "json"] + (["-l", selector] if selector else [])
+        found: list[dict[str, Any]] = json.loads(self.run(*args).stdout)["items"]
+        return found
+
+    def namespace(self, prefix: str) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {
+            "pod-security.kubernetes.io/enforce": "restricted"}}})
+        wait_until(lambda: self.get("serviceaccount", "default", name), 30, f"the default ServiceAccount in {name}")
+        return name
+
+    def wait_for(self, kind: str, name: str, namespace: str, check: Any, timeout: float = 60,
+                 what: str = "") -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            obj = self.get(kind, name, namespace)
+            return obj if obj is not None and check(obj) else None
+        found: dict[str, Any] = wait_until(probe, timeout, what or f"{kind}/{name} in {namespace}", every=0.5)
+        return found
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == type_), None)
+
+
+def scalable_service(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "template": {"spec": {"containers": [{
+            "name": "app", "image": "registry.k8s.io/e2e-test-images/agnhost:2.53",
+            "args": ["netexec", "--http-port=8080"], "ports": [{"name": "http", "containerPort": 8080}],
+            "securityContext": {"runAsUser": 65532}}]}},
+    }
+    body.update(spec)
+    return {"apiVersion": "spillway.io/v1alpha1", "kind": "ScalableService",
+            "metadata": {"name": name, "namespace": namespace}, "spec": body}

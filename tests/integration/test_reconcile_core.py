@@ -1,0 +1,142 @@
+"""The reconcile core against a real API server: CRD, validation, children, status, scale,
+garbage collection, restarts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.harness import CRD, Kubectl, condition, running_operator, scalable_service
+from tests.unit.api.test_spec import INVALID
+from tests.unit.conftest import minimal_spec
+
+pytestmark = pytest.mark.integration
+
+
+
+@pytest.fixture(scope="module")
+def k(kube: Any) -> Kubectl:
+    kubectl = Kubectl(kube)
+    kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kubectl.run("wait", "--for=condition=Established", "crd/scalableservices.spillway.io", "--timeout=60s")
+    return kubectl
+
+
+@pytest.fixture(scope="module")
+def ns(k: Kubectl) -> str:
+    return k.namespace("core")
+
+
+def test_crd_installs_and_explain_teaches_the_fields(k: Kubectl) -> None:
+    out = k.run("explain", "ssvc.spec.capacity").stdout
+    assert "What one replica holds." in out
+    assert "Requests one replica serves at once" in out and "queueLimit" in out
+
+
+@pytest.mark.parametrize(("overrides", "message"), [(c[1], c[2]) for c in INVALID if c[3]],
+                         ids=[c[0] for c in INVALID if c[3]])
+def test_api_server_refuses_what_the_models_refuse(k: Kubectl, ns: str, overrides: dict[str, Any],
+                                                    message: str) -> None:
+    body = {"apiVersion": "spillway.io/v1alpha1", "kind": "ScalableService",
+            "metadata": {"name": "bad", "namespace": ns}, "spec": minimal_spec(**overrides)}
+    body["spec"] = {key: value for key, value in body["spec"].items() if value is not None}
+    result = k.apply(body, check=False)
+    assert result.returncode != 0, f"the API server accepted: {overrides}"
+    field, _, text = message.partition(": ")
+    assert field in result.stderr, result.stderr
+    if text in _rule_messages():
+        assert text in result.stderr, result.stderr
+    assert k.get("ssvc", "bad", ns) is None
+
+
+def _rule_messages() -> set[str]:
+    from spillway.api.rules import SpecModel
+
+    def walk(base: type) -> set[str]:
+        found: set[str] = set()
+        for sub in base.__subclasses__():
+            found |= {r.message for r in getattr(sub, "rules", ())} | walk(sub)
+        return found
+    return walk(SpecModel)
+
+
+def test_service_runs_scales_updates_and_is_garbage_collected(k: Kubectl, ns: str, kube: Any) -> None:
+    with running_operator(kube.kubeconfig):
+        k.apply(scalable_service("shop", ns, replicas={"min": 2, "max": 5}))
+        deployment = k.wait_for("deployment", "shop", ns, lambda d: d["status"].get("readyReplicas") == 2,
+                                what="2 ready replicas")
+        assert deployment["metadata"]["ownerReferences"][0]["kind"] == "ScalableService"
+        assert deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "spillway"
+        pods = k.items("pods", ns, "app.kubernetes.io/instance=shop")
+        assert len(pods) == 2 and all(p["status"]["phase"] == "Running" for p in pods)
+        assert k.get("service", "shop", ns) is not None
+        assert k.get("pdb", "shop", ns)["spec"]["maxUnavailable"] == 1
+        ssvc = k.wait_for("ssvc", "shop", ns, lambda s: (s.get("status") or {}).get("readyReplicas") == 2)
+        assert condition(ssvc, "Ready")["status"] == "True"
+        assert condition(ssvc, "SpecValid")["status"] == "True"
+        assert ssvc["status"]["observedGeneration"] == ssvc["metadata"]["generation"]
+        assert "kopf" not in ssvc["status"]
+
+        # A reconcile of an unchanged resource writes nothing: resourceVersions stand still
+        # across the resync timer and the child events.
+        versions = _versions(k, ns)
+        k.run("annotate", "ssvc", "shop", "-n", ns, "touch=1")  # wakes the handlers, changes no spec
+        import time
+        time.sleep(5)
+        assert _versions(k, ns) == versions
+
+        # Editing the spec updates the children.
+        k.run("patch", "ssvc", "shop", "-n", ns, "--type=merge", "-p", '{"spec": {"servicePort": 8080}}')
+        k.wait_for("service", "shop", ns, lambda s: s["spec"]["ports"][0]["port"] == 8080, what="new port")
+
+        # kubectl scale goes through the scale subresource onto replicas.min.
+        k.run("scale", "ssvc", "shop", "-n", ns, "--replicas=4")
+        k.wait_for("deployment", "shop", ns, lambda d: d["spec"]["replicas"] == 4, what="4 replicas")
+        scaled = k.run("scale", "ssvc", "shop", "-n", ns, "--replicas=9", check=False)
+        assert scaled.returncode != 0 and "replicas.min must be less than or equal to replicas.max" in scaled.stderr
+        ssvc = k.wait_for("ssvc", "shop", ns, lambda s: s["status"].get("readyReplicas") == 4)
+        assert ssvc["status"]["selector"] == ("app.kubernetes.io/component=app,app.kubernetes.io/instance=shop,"
+                                              "app.kubernetes.io/managed-by=spillway")
+
+    k.run("delete", "ssvc", "shop", "-n", ns, "--wait=true")
+    k.run("wait", "--for=delete", "deployment/shop", "service/shop", "pdb/shop", "-n", ns, "--timeout=60s",
+          check=False)
+    assert k.get("deployment", "shop", ns) is None
+    assert k.get("service", "shop", ns) is None
+    assert k.get("pdb", "shop", ns) is None
+
+
+def _versions(k: Kubectl, ns: str) -> dict[str, str]:
+    versions = {}
+    for kind in ("ssvc", "deployment", "service", "pdb"):
+        obj = k.get(kind, "shop", ns)
+        assert obj is not None
+        versions[kind] = obj["metadata"]["resourceVersion"]
+    return versions
+
+
+def test_invalid_spec_from_an_older_crd_is_reported_not_acted_on(k: Kubectl, ns: str, kube: Any) -> None:
+    # A port name missing from the template is something only the operator can see.
+    with running_operator(kube.kubeconfig):
+        k.apply(scalable_service("typo", ns, port="web"))
+        ssvc = k.wait_for("ssvc", "typo", ns, lambda s: condition(s, "SpecValid") is not None)
+        spec_valid = condition(ssvc, "SpecValid")
+        assert spec_valid["status"] == "False" and spec_valid["reason"] == "InvalidSpec"
+        assert spec_valid["message"] == "spec: port 'web' is not the name of a port of any container in template"
+        events = k.items("events.events.k8s.io", ns)
+        assert any(e.get("reason") == "InvalidSpec" and e["regarding"]["name"] == "typo" for e in events)
+        assert k.get("deployment", "typo", ns) is None
+
+
+def test_operator_restarted_midway_converges(k: Kubectl, ns: str, kube: Any) -> None:
+    with running_operator(kube.kubeconfig):
+        k.apply(scalable_service("restart", ns, replicas={"min": 1, "max": 3}))
+        k.wait_for("deployment", "restart", ns, lambda d: True, what="the first Deployment")
+    # The operator is down: the spec changes and a child disappears.
+    k.run("patch", "ssvc", "restart", "-n", ns, "--type=merge", "-p", '{"spec": {"replicas": {"min": 3}}}')
+    k.run("delete", "service", "restart", "-n", ns)
+    with running_operator(kube.kubeconfig):
+        k.wait_for("deployment", "restart", ns, lambda d: d["spec"]["replicas"] == 3, what="3 replicas")
+        k.wait_for("service", "restart", ns, lambda s: True, what="the Service recreated", timeout=90)
+        k.wait_for("ssvc", "restart", ns, lambda s: (s.get("status") or {}).get("readyReplicas") == 3)
