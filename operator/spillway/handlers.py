@@ -6,13 +6,15 @@ Thin on purpose: all decisions live in `spillway.reconcile` and the pure package
 from __future__ import annotations
 
 import logging
+import threading
+from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from spillway import GROUP, PLURAL, VERSION, telemetry
-from spillway.kube.cluster import KubeCluster, load_api_client
+from spillway.kube.cluster import KubeCluster, connection, load_api_client
 from spillway.ports import ClusterError
 from spillway.reconcile import reconcile
 
@@ -25,8 +27,17 @@ def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.posting.level = logging.WARNING  # Spillway posts its own Events, with reasons
+    # One reconcile at a time per ScalableService: its own events and its children's events
+    # arrive on different kopf workers.
+    memo.locks = defaultdict(threading.Lock)
     if getattr(memo, "cluster", None) is None:
         memo.cluster = KubeCluster(load_api_client(getattr(memo, "kubeconfig", None)))
+
+
+@kopf.on.login()
+def on_login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """The credentials the reconcile uses serve kopf's watches too."""
+    return kopf.ConnectionInfo(**connection(getattr(memo, "kubeconfig", None)))
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -53,7 +64,7 @@ def on_child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 def _reconcile(memo: kopf.Memo, body: dict[str, Any], retry: bool = True) -> None:
-    with telemetry.RECONCILE_SECONDS.time():
+    with memo.locks[body["metadata"]["uid"]], telemetry.RECONCILE_SECONDS.time():
         try:
             outcome = reconcile(memo.cluster, body, datetime.now(UTC))
         except ClusterError as err:

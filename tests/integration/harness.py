@@ -96,3 +96,20 @@ def scalable_service(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
     body.update(spec)
     return {"apiVersion": "spillway.io/v1alpha1", "kind": "ScalableService",
             "metadata": {"name": name, "namespace": namespace}, "spec": body}
+
+
+def operator_writes(kube: Any, namespace: str, since: int) -> list[str]:
+    """Write requests Spillway's own client made in `namespace` after byte `since` of the API
+    server's audit log (kopf's bookkeeping, with its own user agent, is not counted)."""
+    lines = kube.audit_log.read_bytes()[since:].decode().splitlines()
+    writes = []
+    for line in lines:
+        event = json.loads(line)
+        ref = event.get("objectRef") or {}
+        if ref.get("namespace") == namespace and event.get("userAgent", "").startswith("spillway/"):
+            writes.append(f"{event['verb']} {ref.get('resource')}/{ref.get('subresource', '')} {ref.get('name')}")
+    return writes
+
+
+def audit_offset(kube: Any) -> int:
+    return kube.audit_log.stat().st_size if kube.audit_log.exists() else 0

@@ -111,19 +111,14 @@ def _filled(value: Any, schema: dict[str, Any]) -> Any:
 
 
 def _settle_defaults(schema: dict[str, Any]) -> None:
-    """Object defaults keep only what the nested defaults would not fill in, so each default
-    is stated once, where its field is, and `kubectl get -o yaml` still shows them all."""
+    """Object defaults hold every nested default: the API server checks a default against the
+    CEL rules as written, without filling the nested defaults first."""
     for sub in schema.get("properties", {}).values():
         _settle_defaults(sub)
     if isinstance(schema.get("items"), dict):
         _settle_defaults(schema["items"])
-    default = schema.get("default")
-    if isinstance(default, dict) and "properties" in schema:
-        implied = _filled({}, schema)
-        schema["default"] = {
-            name: value for name, value in default.items()
-            if _filled(value, schema["properties"][name]) != implied.get(name)
-        }
+    if isinstance(schema.get("default"), dict) and "properties" in schema:
+        schema["default"] = _filled(schema["default"], schema)
 
 
 def crd() -> dict[str, Any]:

@@ -348,7 +348,7 @@ class ScalableServiceSpec(SpecModel):
         Rule("!has(self.targetRef) || size(self.pools) == 0",
              "pools need template: an adopted Deployment (targetRef) cannot be split into pools",
              lambda s: s.target_ref is None or not s.pools, ".pools"),
-        Rule("self.balancing.algorithm != 'Weighted' || size(self.pools) > 0",
+        Rule("!has(self.balancing.algorithm) || self.balancing.algorithm != 'Weighted' || size(self.pools) > 0",
              "balancing.algorithm Weighted needs at least one entry in pools",
              lambda s: s.balancing.algorithm != "Weighted" or bool(s.pools), ".balancing.algorithm"),
         Rule("!has(self.scaling.onMetricsUnavailable.fallbackReplicas)"

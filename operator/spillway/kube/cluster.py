@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
 
-from spillway import FIELD_MANAGER, GROUP, KIND, VERSION
+from spillway import FIELD_MANAGER, GROUP, KIND, VERSION, __version__
 from spillway.ports import ClusterError
 
 log = logging.getLogger(__name__)
@@ -28,14 +29,37 @@ _FINAL = {400, 403, 404, 405, 415, 422}
 
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     """In-cluster credentials when present, else the kubeconfig (or $KUBECONFIG)."""
+    api_client = client.ApiClient(load_configuration(kubeconfig))
+    api_client.user_agent = f"spillway/{__version__}"
+    return api_client
+
+
+def connection(kubeconfig: str | None = None) -> dict[str, Any]:
+    """The same credentials, in the terms of `kopf.ConnectionInfo`."""
+    configuration = load_configuration(kubeconfig)
+    token = (configuration.api_key or {}).get("authorization") or ""
+    return {
+        "server": configuration.host,
+        "ca_path": configuration.ssl_ca_cert,
+        "insecure": not configuration.verify_ssl,
+        "certificate_path": configuration.cert_file,
+        "private_key_path": configuration.key_file,
+        "scheme": "Bearer" if token else None,
+        "token": token.split(" ", 1)[-1] if token else None,
+    }
+
+
+def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
     configuration = client.Configuration()
     try:
         if kubeconfig:
             raise config.ConfigException("a kubeconfig was given")
         config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    return client.ApiClient(configuration)
+        # The client reads $KUBECONFIG once, at import; read it now.
+        config.load_kube_config(config_file=kubeconfig or os.environ.get("KUBECONFIG"),
+                                client_configuration=configuration)
+    return configuration
 
 
 class KubeCluster:

@@ -69,13 +69,17 @@ def test_every_spec_field_is_described() -> None:
     assert missing == []
 
 
-def test_defaults_are_stated_once_where_the_field_is() -> None:
+def test_object_defaults_are_complete_so_the_api_server_can_check_them_against_cel() -> None:
     spec = _schema()["properties"]["spec"]["properties"]
-    assert spec["capacity"]["default"] == {}
-    assert spec["capacity"]["properties"]["timeout"]["default"] == "30s"
+    assert spec["capacity"]["default"] == {"concurrency": 200, "queueLimit": 100, "timeout": "30s"}
     scale_down = spec["scaling"]["properties"]["behavior"]["properties"]["scaleDown"]
-    # only what differs from ScalingRules' own field defaults
-    assert scale_down["default"] == {"stabilizationWindow": "5m", "maxStepPercent": 10, "period": "1m"}
+    assert scale_down["default"] == {"stabilizationWindow": "5m", "maxStepPercent": 10, "period": "1m",
+                                     "selectPolicy": "Max"}
+    for path, node in _nodes(_schema()):
+        if isinstance(node.get("default"), dict) and "properties" in node:
+            for name, sub in node["properties"].items():
+                if "default" in sub:
+                    assert name in node["default"], f"{path}.default lacks {name}"
 
 
 def test_scale_subresource_maps_onto_the_replica_floor() -> None:

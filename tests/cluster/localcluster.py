@@ -1,0 +1,262 @@
+"""A real Kubernetes control plane on loopback, no Docker: etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler and kwok with fake nodes, built by build.sh.
+
+Each component is a child process in its own session, tracked by PID and stopped by PID
+(SIGTERM, then SIGKILL). Data, logs, certificates and the kubeconfig live in one directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.cluster.pki import write_pki
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("SPILLWAY_CACHE", Path.home() / ".cache" / "spillway"))
+NODES = (("kwok-node-0", "large", "zone-a"), ("kwok-node-1", "small", "zone-b"), ("kwok-node-2", "small", "zone-c"))
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+"""
+
+
+def build() -> dict[str, Path]:
+    """Runs build.sh (idempotent) and returns its bin directories by name."""
+    out = subprocess.run(["bash", str(HERE / "build.sh")], check=True, capture_output=True, text=True).stdout
+    dirs = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return {"k8s": Path(dirs["K8S_BIN"]), "etcd": Path(dirs["ETCD_BIN"]), "kwok": Path(dirs["KWOK_BIN"]),
+            "helm": Path(dirs["HELM_BIN"])}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Component:
+    name: str
+    argv: list[str]
+    log: Path
+    pid: int | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as handle:
+            proc = subprocess.Popen(self.argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        self.pid = proc.pid
+        self._proc = proc
+
+    def alive(self) -> bool:
+        if self.pid is None:
+            return False
+        proc = getattr(self, "_proc", None)
+        if proc is not None:
+            return proc.poll() is None
+        return _is_ours(self.pid, self.argv[0])
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.pid is None or not self.alive():
+            return
+        _signal(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.alive():
+            time.sleep(0.1)
+        if self.alive():
+            _signal(self.pid, signal.SIGKILL)
+        proc = getattr(self, "_proc", None)
+        if proc is not None:
+            proc.wait(timeout)
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # each component leads its own session and process group
+    except ProcessLookupError:
+        pass
+
+
+def _is_ours(pid: int, binary: str) -> bool:
+    """The PID still runs the binary we started (not a recycled PID)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except OSError:
+        return False
+    return cmdline == binary
+
+
+@dataclass
+class LocalCluster:
+    workdir: Path
+    bins: dict[str, Path] = field(default_factory=build)
+    components: list[Component] = field(default_factory=list)
+    apiserver_port: int = 0
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "audit.log"
+
+    @property
+    def kubectl_path(self) -> Path:
+        return self.bins["k8s"] / "kubectl"
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(self.kubectl_path), f"--kubeconfig={self.kubeconfig}", *args], check=check,
+                              capture_output=True, text=True, input=input, timeout=timeout)
+
+    def start(self, timeout: float = 120) -> None:
+        started = time.monotonic()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        pki = write_pki(self.workdir / "pki")
+        etcd_port, peer_port = free_port(), free_port()
+        self.apiserver_port = free_port()
+        self._write_kubeconfig(pki)
+        (self.workdir / "audit-policy.yaml").write_text(AUDIT_POLICY)
+        logs = self.workdir / "logs"
+        logs.mkdir(exist_ok=True)
+        k8s, w = self.bins["k8s"], self.workdir
+        self.components = [
+            Component("etcd", [
+                str(self.bins["etcd"] / "etcd"), "--name=local", f"--data-dir={w / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-cluster=local=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync", "--quota-backend-bytes=4294967296", "--log-level=warn",
+            ], logs / "etcd.log"),
+            Component("kube-apiserver", [
+                str(k8s / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.apiserver_port}",
+                f"--tls-cert-file={pki['apiserver.crt']}", f"--tls-private-key-file={pki['apiserver.key']}",
+                f"--client-ca-file={pki['ca.crt']}",
+                f"--service-account-key-file={pki['sa.pub']}",
+                f"--service-account-signing-key-file={pki['sa.key']}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--api-audiences=https://kubernetes.default.svc.cluster.local",
+                "--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction", "--allow-privileged=false",
+                f"--audit-policy-file={w / 'audit-policy.yaml'}", f"--audit-log-path={self.audit_log}",
+                "--audit-log-maxsize=100", "--profiling=false", "--v=1",
+            ], logs / "kube-apiserver.log"),
+            Component("kube-controller-manager", [
+                str(k8s / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}",
+                f"--service-account-private-key-file={pki['sa.key']}", f"--root-ca-file={pki['ca.crt']}",
+                "--use-service-account-credentials=true", "--leader-elect=false",
+                "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
+                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+                "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10", "--v=1",
+            ], logs / "kube-controller-manager.log"),
+            Component("kube-scheduler", [
+                str(k8s / "kube-scheduler"), f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}", f"--authorization-kubeconfig={self.kubeconfig}",
+                "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={free_port()}", "--v=1",
+            ], logs / "kube-scheduler.log"),
+            Component("kwok", [
+                str(self.bins["kwok"] / "kwok"), f"--kubeconfig={self.kubeconfig}",
+                "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--cidr=10.244.0.1/16", "--node-ip=127.0.0.1", f"--server-address=127.0.0.1:{free_port()}",
+            ], logs / "kwok.log"),
+        ]
+        try:
+            self._start_in_order(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - started
+
+    def _start_in_order(self, timeout: float) -> None:
+        etcd, apiserver, *rest = self.components
+        etcd.start()
+        apiserver.start()
+        self._wait(lambda: self.kubectl("get", "--raw", "/readyz", check=False, timeout=5).stdout == "ok",
+                   timeout, "kube-apiserver /readyz", [etcd, apiserver])
+        for component in rest:
+            component.start()
+        self.kubectl("apply", "-f", "-", input=self._nodes_yaml())
+        self._wait(lambda: self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=2s",
+                                        check=False, timeout=10).returncode == 0,
+                   timeout, "fake nodes to be Ready", self.components)
+        self._wait(lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False,
+                                        timeout=5).returncode == 0,
+                   timeout, "the default ServiceAccount", self.components)
+
+    def _wait(self, check: Any, timeout: float, what: str, watched: list[Component]) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = [c for c in watched if not c.alive()]
+            if dead:
+                raise RuntimeError(f"{dead[0].name} exited while waiting for {what}:\n{dead[0].tail()}")
+            try:
+                if check():
+                    return
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(0.5)
+        tails = "\n".join(f"--- {c.name}\n{c.tail(15)}" for c in watched)
+        raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}\n{tails}")
+
+    def _nodes_yaml(self) -> str:
+        docs = []
+        for name, size, zone in NODES:
+            docs.append(json.dumps({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": name, "annotations": {"node.alpha.kubernetes.io/ttl": "0",
+                                                           "kwok.x-k8s.io/node": "fake"},
+                             "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                                        "kubernetes.io/arch": "amd64", "type": "kwok", "node-size": size,
+                                        "topology.kubernetes.io/zone": zone}},
+                "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                           "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
+            }))
+        return "\n---\n".join(docs)
+
+    def _write_kubeconfig(self, pki: dict[str, Path]) -> None:
+        self.kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "spillway-local",
+            "clusters": [{"name": "spillway-local", "cluster": {
+                "server": f"https://127.0.0.1:{self.apiserver_port}", "certificate-authority": str(pki["ca.crt"])}}],
+            "users": [{"name": "admin", "user": {"client-certificate": str(pki["admin.crt"]),
+                                                 "client-key": str(pki["admin.key"])}}],
+            "contexts": [{"name": "spillway-local", "context": {"cluster": "spillway-local", "user": "admin"}}],
+        }, indent=2))
+        self.kubeconfig.chmod(0o600)
+
+    def stop(self) -> None:
+        for component in reversed(self.components):
+            component.stop()
+
+    def state(self) -> dict[str, Any]:
+        return {"workdir": str(self.workdir), "kubeconfig": str(self.kubeconfig),
+                "components": [{"name": c.name, "pid": c.pid, "binary": c.argv[0]} for c in self.components]}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> LocalCluster:
+        cluster = cls(workdir=Path(state["workdir"]), bins={})
+        cluster.components = [Component(c["name"], [c["binary"]], Path("/dev/null"), c["pid"])
+                              for c in state["components"]]
+        return cluster
