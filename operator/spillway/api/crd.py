@@ -121,9 +121,16 @@ def _settle_defaults(schema: dict[str, Any]) -> None:
         schema["default"] = _filled(schema["default"], schema)
 
 
+def _without_defaults(node: Any) -> Any:
+    """Status is written whole by Spillway; defaults there would only add empty fields."""
+    if isinstance(node, dict):
+        return {k: _without_defaults(v) for k, v in node.items() if k != "default"}
+    return node
+
+
 def crd() -> dict[str, Any]:
     spec_schema = structural(ScalableServiceSpec)
-    status_schema = structural(ScalableServiceStatus)
+    status_schema = _without_defaults(structural(ScalableServiceStatus))
     spec_schema["description"] = "What the team declares: the service, its capacity and how to scale and balance it."
     status_schema["description"] = "What Spillway observed and decided. Written only by Spillway."
     columns = [
