@@ -1,6 +1,8 @@
-"""kopf handlers: unpack, call the reconcile, turn retryable failures into a delayed retry.
+"""kopf handlers: unpack, call the reconcile or the scaling loop, turn retryable failures into
+a delayed retry.
 
-Thin on purpose: all decisions live in `spillway.reconcile` and the pure packages below it.
+Thin on purpose: all decisions live in `spillway.reconcile`, `spillway.autoscale` and the pure
+packages below them.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from typing import Any
 
 import kopf
 
-from spillway import GROUP, PLURAL, VERSION, telemetry
+from spillway import GROUP, KIND, PLURAL, VERSION, telemetry
+from spillway.autoscale import DEFAULT_INTERVAL_SECONDS, autoscale
 from spillway.kube.cluster import KubeCluster, connection, load_api_client
+from spillway.metrics.prometheus import PrometheusSignals
 from spillway.ports import ClusterError
 from spillway.reconcile import reconcile
 
 RETRY_SECONDS = 10
+log = logging.getLogger(__name__)
 
 
 @kopf.on.startup()
@@ -26,12 +31,15 @@ def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
     # kopf's bookkeeping goes to annotations under our prefix, never into the public status.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.persistence.finalizer = f"{GROUP}/scaling-loop"
     settings.posting.level = logging.WARNING  # Spillway posts its own Events, with reasons
-    # One reconcile at a time per ScalableService: its own events and its children's events
-    # arrive on different kopf workers.
+    # One reconcile or scaling interval at a time per ScalableService: its own events, its
+    # children's events and its scaling loop arrive on different kopf workers.
     memo.locks = defaultdict(threading.Lock)
     if getattr(memo, "cluster", None) is None:
         memo.cluster = KubeCluster(load_api_client(getattr(memo, "kubeconfig", None)))
+    if getattr(memo, "signals", None) is None:
+        memo.signals = PrometheusSignals()
 
 
 @kopf.on.login()
@@ -43,14 +51,9 @@ def on_login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
-def on_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _reconcile(memo, _plain(body))
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, interval=60, initial_delay=60, idle=30)
-def on_resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Repairs drift (a child deleted or edited by hand) even when nothing else happens."""
-    _reconcile(memo, _plain(body))
+def on_change(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    assert namespace is not None, "ScalableServices are namespaced"
+    _reconcile(memo, namespace, name)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "spillway"})
@@ -58,29 +61,42 @@ def on_child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A child Deployment changed (pods became ready, or it was deleted): refresh its owner."""
     for ref in body.get("metadata", {}).get("ownerReferences") or []:
         if ref.get("apiVersion") == f"{GROUP}/{VERSION}" and ref.get("controller"):
-            owner = memo.cluster.get(f"{GROUP}/{VERSION}", ref["kind"], body["metadata"]["namespace"], ref["name"])
-            if owner is not None and owner["metadata"].get("uid") == ref.get("uid"):
-                _reconcile(memo, owner, retry=False)
+            _reconcile(memo, body["metadata"]["namespace"], ref["name"], retry=False)
 
 
-def _reconcile(memo: kopf.Memo, body: dict[str, Any], retry: bool = True) -> None:
-    with memo.locks[body["metadata"]["uid"]], telemetry.RECONCILE_SECONDS.time():
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10, initial_delay=1)
+def scaling_loop(stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo: kopf.Memo,
+                 **_: Any) -> None:
+    """Every scaling.interval: read signals, decide, scale; then repair any drift of the children."""
+    assert namespace is not None, "ScalableServices are namespaced"
+    while not stopped:
+        interval = DEFAULT_INTERVAL_SECONDS
         try:
+            with memo.locks[(namespace, name)]:
+                body = memo.cluster.get(f"{GROUP}/{VERSION}", KIND, namespace, name)
+                if body is None:
+                    return
+                interval = autoscale(memo.cluster, memo.signals, body, datetime.now(UTC)).seconds
+                reconcile(memo.cluster, body, datetime.now(UTC))
+        except ClusterError as err:
+            log.warning("scaling %s/%s: %s", namespace, name, err)
+        stopped.wait(interval)
+
+
+def _reconcile(memo: kopf.Memo, namespace: str, name: str, retry: bool = True) -> None:
+    with memo.locks[(namespace, name)], telemetry.RECONCILE_SECONDS.time():
+        try:
+            # Read afresh under the lock: the scaling loop may have moved the status since the
+            # event that woke this handler.
+            body = memo.cluster.get(f"{GROUP}/{VERSION}", KIND, namespace, name)
+            if body is None:
+                return
             outcome = reconcile(memo.cluster, body, datetime.now(UTC))
         except ClusterError as err:
             telemetry.RECONCILES.labels(result="error").inc()
             if retry and err.retryable:
                 raise kopf.TemporaryError(str(err), delay=RETRY_SECONDS) from err
-            logging.getLogger(__name__).warning("reconcile of %s failed: %s", body["metadata"]["name"], err)
+            log.warning("reconcile of %s/%s failed: %s", namespace, name, err)
             return
     telemetry.WRITES.inc(outcome.writes)
     telemetry.RECONCILES.labels(result="ok" if outcome.ready else "pending").inc()
-
-
-def _plain(value: Any) -> Any:
-    """kopf's read-only mapping views as plain dicts and lists."""
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

@@ -3,6 +3,7 @@ one, tests pass a fake. Keeps the reconcile free of any client library."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -33,3 +34,27 @@ class Cluster(Protocol):
     def patch_status(self, body: dict[str, Any], status: dict[str, Any]) -> None: ...
 
     def event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to reach Prometheus, with values already read from Secrets."""
+
+    bearer_token: str | None = None
+    basic_auth: tuple[str, str] | None = None
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
+
+    def __repr__(self) -> str:  # never print a secret, even in a traceback
+        return "Credentials(<redacted>)"
+
+
+@dataclass(frozen=True)
+class Reading:
+    values: dict[str, float]
+    missing: dict[str, str] = field(default_factory=dict)  # signal -> why it has no value
+
+
+class SignalSource(Protocol):
+    def read(self, url: str, timeout_seconds: float, credentials: Credentials, queries: dict[str, str],
+             max_age_seconds: float) -> Reading: ...

@@ -8,37 +8,24 @@ spec changes nothing but the SpecValid condition. Talks to the cluster only thro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from spillway.api import SpecError, parse_spec
 from spillway.api.spec import ScalableServiceSpec
-from spillway.api.status import find_condition, set_condition
 from spillway.ports import Cluster, ClusterError
+from spillway.reporting import Conditions, Outcome, Report
 from spillway.resources.compare import covers, fingerprinted
 from spillway.resources.meta import Owner, selector_labels, selector_string
 from spillway.resources.workload import APP, app_selector, build_app, deployment_name
 from spillway.scaling.bounds import standing_replicas
-
-Conditions = list[dict[str, object]]
-# Reasons that mean a person must act; the others are progress and get Normal events.
-WARNING_REASONS = {"InvalidSpec", "TargetNotFound", "TargetUnsupported", "ApplyFailed"}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    writes: int
-    ready: bool
-    message: str
-
 
 def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime) -> Outcome:
     owner = Owner.from_body(body)
     status = body.get("status") or {}
     generation = body["metadata"].get("generation")
     conditions: Conditions = list(status.get("conditions") or [])
-    report = _Report(cluster, body, generation, now)
+    report = Report(cluster, body, generation, now)
     try:
         spec = parse_spec(body.get("spec") or {})
     except SpecError as err:
@@ -110,7 +97,7 @@ def _live_deployments(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec,
 
 def _apply_all(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, replicas: int,
                adopted: dict[str, Any] | None, live_deployments: dict[str, dict[str, Any]],
-               report: _Report) -> list[dict[str, Any]]:
+               report: Report) -> list[dict[str, Any]]:
     applied = []
     objects = build_app(owner, spec, replicas, adopted)
     wanted = {(o["kind"], o["metadata"]["name"]) for o in objects}
@@ -141,36 +128,3 @@ def _remove_unwanted(cluster: Cluster, owner: Owner, wanted: set[tuple[str, str]
                 cluster.delete(api_version, kind, owner.namespace, meta["name"])
                 removed += 1
     return removed
-
-
-class _Report:
-    """Collects condition changes, writes status only when it differs, and posts an Event for
-    each condition that moved."""
-
-    def __init__(self, cluster: Cluster, body: dict[str, Any], generation: int | None, now: datetime) -> None:
-        self.cluster, self.body, self.generation, self.now = cluster, body, generation, now
-        self.writes = 0
-        self.moved: list[dict[str, object]] = []
-
-    def set(self, conditions: Conditions, type_: Any, status: bool, reason: str, message: str) -> Conditions:
-        before = find_condition(conditions, type_)
-        after = set_condition(conditions, type_, status, reason, message, generation=self.generation, now=self.now)
-        condition = find_condition(after, type_)
-        assert condition is not None
-        if before is None or (before.get("status"), before.get("reason")) != (condition["status"], reason):
-            self.moved.append(condition)
-        return after
-
-    def publish(self, fields: dict[str, Any], *, ready: bool, message: str) -> Outcome:
-        status = {**fields, "observedGeneration": self.generation}
-        live = self.body.get("status") or {}
-        if any(live.get(k) != v for k, v in status.items()):
-            self.cluster.patch_status(self.body, status)
-            self.writes += 1
-        for condition in self.moved:
-            if condition["type"] == "SpecValid" and condition["status"] == "True" and not live:
-                continue  # a new valid resource: its Ready event says enough
-            warning = condition["status"] != "True" and condition["reason"] in WARNING_REASONS
-            self.cluster.event(self.body, "Warning" if warning else "Normal", str(condition["reason"]),
-                               str(condition["message"]))
-        return Outcome(writes=self.writes, ready=ready, message=message)

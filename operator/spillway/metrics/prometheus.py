@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -20,23 +19,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from spillway import telemetry
-
-
-@dataclass(frozen=True)
-class Credentials:
-    bearer_token: str | None = None
-    basic_auth: tuple[str, str] | None = None
-    ca_file: str | None = None
-    insecure_skip_verify: bool = False
-
-    def __repr__(self) -> str:  # never print a secret, even in a traceback
-        return "Credentials(<redacted>)"
-
-
-@dataclass(frozen=True)
-class Reading:
-    values: dict[str, float]
-    missing: dict[str, str] = field(default_factory=dict)  # signal -> why it has no value
+from spillway.ports import Credentials, Reading
 
 
 def interpret(result: list[dict[str, Any]], now: float, max_age_seconds: float) -> float | str:
@@ -103,3 +86,18 @@ class PrometheusReader:
 def _short(err: Exception) -> str:
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     return text[:300]
+
+
+class PrometheusSignals:
+    """`spillway.ports.SignalSource` over Prometheus: one reader per endpoint and credentials."""
+
+    def __init__(self) -> None:
+        self.readers: dict[tuple[str, float, int], PrometheusReader] = {}
+
+    def read(self, url: str, timeout_seconds: float, credentials: Credentials, queries: dict[str, str],
+             max_age_seconds: float) -> Reading:
+        key = (url, timeout_seconds, hash((credentials.bearer_token, credentials.basic_auth, credentials.ca_file,
+                                           credentials.insecure_skip_verify)))
+        if key not in self.readers:
+            self.readers[key] = PrometheusReader(url, timeout_seconds, credentials)
+        return self.readers[key].read(queries, max_age_seconds)

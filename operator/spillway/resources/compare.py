@@ -46,7 +46,11 @@ def fingerprinted(obj: dict[str, Any]) -> dict[str, Any]:
     `covers` alone misses a field that Spillway stops setting (the live object still has it);
     the fingerprint differs then, so the object is applied and server-side apply removes it.
     """
-    digest = hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    # The replica count is left out: the scaling loop moves it through the scale subresource,
+    # and a count is never "stopped being set", which is all the fingerprint is for.
+    spec = {k: v for k, v in (obj.get("spec") or {}).items() if k != "replicas"}
+    hashed = {**obj, "spec": spec}
+    digest = hashlib.sha256(json.dumps(hashed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     meta = dict(obj["metadata"])
     meta["annotations"] = {**(meta.get("annotations") or {}), FINGERPRINT: digest[:16]}
     return {**obj, "metadata": meta}

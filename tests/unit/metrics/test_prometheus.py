@@ -12,7 +12,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from spillway.metrics.prometheus import Credentials, PrometheusReader, interpret
+from spillway.metrics.prometheus import PrometheusReader, interpret
+from spillway.ports import Credentials
 
 NOW = 1_800_000_000.0
 

@@ -1,0 +1,60 @@
+"""Conditions, status and Events of a ScalableService, written only when they change.
+
+Shared by the reconcile and the scaling loop: each collects its condition changes, then
+publishes once; status is patched only when it differs and an Event is posted for each
+condition whose status or reason moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from spillway.api.status import find_condition, set_condition
+from spillway.ports import Cluster
+
+Conditions = list[dict[str, object]]
+# Reasons that mean a person must act; the others are progress and get Normal events.
+WARNING_REASONS = {"InvalidSpec", "TargetNotFound", "TargetUnsupported", "ApplyFailed", "MetricsUnavailable",
+                   "SecretUnavailable"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    writes: int
+    ready: bool
+    message: str
+
+
+class Report:
+    """Collects condition changes, writes status only when it differs, and posts an Event for
+    each condition that moved."""
+
+    def __init__(self, cluster: Cluster, body: dict[str, Any], generation: int | None, now: datetime) -> None:
+        self.cluster, self.body, self.generation, self.now = cluster, body, generation, now
+        self.writes = 0
+        self.moved: list[dict[str, object]] = []
+
+    def set(self, conditions: Conditions, type_: Any, status: bool, reason: str, message: str) -> Conditions:
+        before = find_condition(conditions, type_)
+        after = set_condition(conditions, type_, status, reason, message, generation=self.generation, now=self.now)
+        condition = find_condition(after, type_)
+        assert condition is not None
+        if before is None or (before.get("status"), before.get("reason")) != (condition["status"], reason):
+            self.moved.append(condition)
+        return after
+
+    def publish(self, fields: dict[str, Any], *, ready: bool, message: str) -> Outcome:
+        status = {**fields, "observedGeneration": self.generation}
+        live = self.body.get("status") or {}
+        if any(live.get(k) != v for k, v in status.items()):
+            self.cluster.patch_status(self.body, status)
+            self.writes += 1
+        for condition in self.moved:
+            if condition["type"] == "SpecValid" and condition["status"] == "True" and not live:
+                continue  # a new valid resource: its Ready event says enough
+            warning = condition["status"] != "True" and condition["reason"] in WARNING_REASONS
+            self.cluster.event(self.body, "Warning" if warning else "Normal", str(condition["reason"]),
+                               str(condition["message"]))
+        return Outcome(writes=self.writes, ready=ready, message=message)

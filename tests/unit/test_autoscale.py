@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from spillway.autoscale import autoscale
+from spillway.ports import Credentials, Reading
+from spillway.reconcile import reconcile
+from tests.unit.conftest import minimal_spec, resource
+from tests.unit.fakes import FakeCluster
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+PROM = {"url": "http://prom:9090"}
+
+
+class FakeSignals:
+    def __init__(self, reading: Reading) -> None:
+        self.reading = reading
+        self.calls: list[dict[str, Any]] = []
+
+    def read(self, url: str, timeout_seconds: float, credentials: Credentials, queries: dict[str, str],
+             max_age_seconds: float) -> Reading:
+        self.calls.append({"url": url, "credentials": credentials, "queries": queries})
+        return self.reading
+
+
+def _setup(cluster: FakeCluster, **scaling: Any) -> dict[str, Any]:
+    body = resource(minimal_spec(replicas={"min": 2, "max": 20}, scaling={"prometheus": PROM, **scaling}))
+    reconcile(cluster, body, NOW)
+    return body
+
+
+def _condition(body: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next(c for c in body["status"]["conditions"] if c["type"] == type_)
+
+
+def test_queue_over_target_scales_the_deployment_and_explains(cluster: FakeCluster) -> None:
+    body = _setup(cluster)
+    source = FakeSignals(Reading({"queue_depth": 60.0, "in_flight": 10.0, "arrival_rate": 5.0, "latency": 0.1}))
+    interval = autoscale(cluster, source, body, NOW)
+    assert interval.seconds == 15 and interval.decision is not None
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 6
+    assert ("scale", "Deployment", "checkout") in cluster.writes
+    status = body["status"]
+    assert status["desiredReplicas"] == 6 and status["signals"]["queueDepth"] == 60.0
+    assert status["lastDecision"]["signal"] == "queue"
+    assert status["scaleEvents"] == [{"time": "2026-11-24T12:00:00Z", "change": 4}]
+    assert _condition(body, "ScalingActive")["status"] == "True"
+    assert _condition(body, "MetricsAvailable")["status"] == "True"
+    assert any(e[1] == "ScaledUp" and e[2].startswith("2 -> 6 replicas: queue 60") for e in cluster.events)
+    assert 'proxy="checkout"' in source.calls[0]["queries"]["queue_depth"]
+    # the reconcile that follows agrees with the loop: no child is applied again
+    before = len(cluster.writes)
+    reconcile(cluster, body, NOW)
+    assert [w for w in cluster.writes[before:] if w[0] != "status"] == []
+
+
+def test_missing_metrics_hold_the_count_and_say_why(cluster: FakeCluster) -> None:
+    body = _setup(cluster)
+    source = FakeSignals(Reading({}, {"queue_depth": "the query failed: connection refused",
+                                      "in_flight": "the query returned no series"}))
+    autoscale(cluster, source, body, NOW)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 2
+    metrics = _condition(body, "MetricsAvailable")
+    assert (metrics["status"], metrics["reason"]) == ("False", "MetricsUnavailable")
+    assert metrics["message"] == ("inFlight: the query returned no series; "
+                                  "queueDepth: the query failed: connection refused")
+    assert body["status"]["metricsFailures"] == 1
+    assert ("Warning", "MetricsUnavailable", metrics["message"]) in cluster.events
+
+
+def test_paused_reads_and_reports_but_never_scales(cluster: FakeCluster) -> None:
+    body = _setup(cluster, paused=True)
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 150.0})), body, NOW)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 2
+    active = _condition(body, "ScalingActive")
+    assert (active["status"], active["reason"]) == ("False", "Paused")
+    assert "the engine would choose" in active["message"]
+
+
+def test_without_prometheus_the_loop_reports_and_does_nothing(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec())
+    reconcile(cluster, body, NOW)
+    writes = len(cluster.writes)
+    autoscale(cluster, FakeSignals(Reading({})), body, NOW)
+    assert _condition(body, "ScalingActive")["reason"] == "NoMetricsSource"
+    assert [w for w in cluster.writes[writes:] if w[0] != "status"] == []
+
+
+def test_bearer_token_comes_from_the_secret_and_stays_out_of_status(cluster: FakeCluster) -> None:
+    cluster.objects[("v1", "Secret", "shop", "prom")] = {
+        "metadata": {"name": "prom"}, "data": {"token": base64.b64encode(b"t0ps3cret").decode()}}
+    body = _setup(cluster)
+    body["spec"]["scaling"]["prometheus"] = {**PROM, "bearerTokenSecretRef": {"name": "prom", "key": "token"}}
+    source = FakeSignals(Reading({"queue_depth": 1.0}))
+    autoscale(cluster, source, body, NOW)
+    assert source.calls[0]["credentials"].bearer_token == "t0ps3cret"
+    assert "t0ps3cret" not in repr(body["status"]) and "t0ps3cret" not in repr(cluster.events)
+
+
+def test_missing_secret_is_a_condition(cluster: FakeCluster) -> None:
+    body = _setup(cluster)
+    body["spec"]["scaling"]["prometheus"] = {**PROM, "basicAuthSecretRef": {"name": "nope"}}
+    autoscale(cluster, FakeSignals(Reading({})), body, NOW)
+    metrics = _condition(body, "MetricsAvailable")
+    assert (metrics["reason"], metrics["message"]) == (
+        "SecretUnavailable", "Secret 'nope' (scaling.prometheus) does not exist")
+
+
+def test_pools_share_the_count_by_weight(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(replicas={"min": 2, "max": 20}, scaling={"prometheus": PROM},
+                                 pools=[{"name": "large", "weight": 3}, {"name": "small", "weight": 1}]))
+    reconcile(cluster, body, NOW)
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 60.0})), body, NOW)
+    large = cluster.get("apps/v1", "Deployment", "shop", "checkout-large")["spec"]["replicas"]
+    small = cluster.get("apps/v1", "Deployment", "shop", "checkout-small")["spec"]["replicas"]
+    assert (large, small) == (5, 1)
+
+
+def test_restarted_loop_continues_from_status(cluster: FakeCluster) -> None:
+    body = _setup(cluster)
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 100.0})), body, NOW)  # 2 -> 6 (step limit)
+    assert body["status"]["desiredReplicas"] == 6
+    # a new process reads the same status: the step already taken in this period counts
+    fresh = {**body, "status": dict(body["status"])}
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 100.0})), fresh, NOW + timedelta(seconds=5))
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 6
