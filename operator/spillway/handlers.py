@@ -7,6 +7,7 @@ packages below them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import defaultdict
@@ -65,22 +66,32 @@ def on_child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10, initial_delay=1)
-def scaling_loop(stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo: kopf.Memo,
-                 **_: Any) -> None:
-    """Every scaling.interval: read signals, decide, scale; then repair any drift of the children."""
+async def scaling_loop(stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo: kopf.Memo,
+                       **_: Any) -> None:
+    """Every scaling.interval: read signals, decide, scale; then repair any drift of the children.
+
+    Async, so that a thousand ScalableServices do not hold a thousand threads: each interval's
+    blocking work borrows a worker thread only while it runs."""
     assert namespace is not None, "ScalableServices are namespaced"
     while not stopped:
-        interval = DEFAULT_INTERVAL_SECONDS
-        try:
-            with memo.locks[(namespace, name)]:
-                body = memo.cluster.get(f"{GROUP}/{VERSION}", KIND, namespace, name)
-                if body is None:
-                    return
-                interval = autoscale(memo.cluster, memo.signals, body, datetime.now(UTC)).seconds
-                reconcile(memo.cluster, body, datetime.now(UTC))
-        except ClusterError as err:
-            log.warning("scaling %s/%s: %s", namespace, name, err)
-        stopped.wait(interval)
+        interval = await asyncio.to_thread(_scale_once, memo, namespace, name)
+        if interval is None:
+            return
+        await stopped.wait(interval)
+
+
+def _scale_once(memo: kopf.Memo, namespace: str, name: str) -> float | None:
+    try:
+        with memo.locks[(namespace, name)]:
+            body = memo.cluster.get(f"{GROUP}/{VERSION}", KIND, namespace, name)
+            if body is None:
+                return None
+            interval = autoscale(memo.cluster, memo.signals, body, datetime.now(UTC)).seconds
+            reconcile(memo.cluster, body, datetime.now(UTC))
+            return interval
+    except ClusterError as err:
+        log.warning("scaling %s/%s: %s", namespace, name, err)
+        return DEFAULT_INTERVAL_SECONDS
 
 
 def _reconcile(memo: kopf.Memo, namespace: str, name: str, retry: bool = True) -> None:

@@ -51,6 +51,8 @@ class Report:
         if any(live.get(k) != v for k, v in status.items()):
             self.cluster.patch_status(self.body, status)
             self.writes += 1
+            # Whoever reads this body next (the reconcile after the scaling loop) sees it.
+            self.body["status"] = {**live, **status}
         for condition in self.moved:
             if condition["type"] == "SpecValid" and condition["status"] == "True" and not live:
                 continue  # a new valid resource: its Ready event says enough

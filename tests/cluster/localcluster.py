@@ -169,7 +169,8 @@ class LocalCluster:
                 "--use-service-account-credentials=true", "--leader-elect=false",
                 "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
-                "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10", "--v=1",
+                "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
+                "--node-monitor-grace-period=2m", "--v=1",
             ], logs / "kube-controller-manager.log"),
             Component("kube-scheduler", [
                 str(k8s / "kube-scheduler"), f"--kubeconfig={self.kubeconfig}",
@@ -180,6 +181,9 @@ class LocalCluster:
                 str(self.bins["kwok"] / "kwok"), f"--kubeconfig={self.kubeconfig}",
                 "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--cidr=10.244.0.1/16", "--node-ip=127.0.0.1", f"--server-address=127.0.0.1:{free_port()}",
+                # Renew node leases as kubelets do, so the node lifecycle controller never marks
+                # the fake nodes (and their pods) NotReady between status heartbeats.
+                "--node-lease-duration-seconds=40",
             ], logs / "kwok.log"),
         ]
         try:

@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
@@ -23,6 +24,8 @@ from spillway.ports import ClusterError
 
 log = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
+# (connect, read) seconds: a call never waits forever on an API server that stopped answering.
+REQUEST_TIMEOUT = (5, 30)
 # Refusals that a retry cannot fix: the request itself is wrong or not allowed.
 _FINAL = {400, 403, 404, 405, 415, 422}
 
@@ -145,12 +148,14 @@ class KubeCluster:
 
 def _call(method: Any, **kwargs: Any) -> Any:
     try:
-        return method(**kwargs)
+        return method(_request_timeout=REQUEST_TIMEOUT, **kwargs)
     except NotFoundError:
         raise
     except (DynamicApiError, ApiException) as err:
         status = getattr(err, "status", None)
         raise ClusterError(_message(err), status=status, retryable=status not in _FINAL) from err
+    except (urllib3.exceptions.HTTPError, OSError) as err:
+        raise ClusterError(f"the API server did not answer: {err}", retryable=True) from err
 
 
 def _message(err: Exception) -> str:
