@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.metrics_address)
-    memo: Any = kopf.Memo(kubeconfig=args.kubeconfig)
+    memo: Any = kopf.Memo(kubeconfig=args.kubeconfig, peering=args.peering, namespaces=args.namespace)
     kopf.run(
         clusterwide=not args.namespace,
         namespaces=args.namespace or (),

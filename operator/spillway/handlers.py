@@ -41,6 +41,20 @@ def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
         memo.cluster = KubeCluster(load_api_client(getattr(memo, "kubeconfig", None)))
     if getattr(memo, "signals", None) is None:
         memo.signals = PrometheusSignals()
+    if getattr(memo, "peering", None):
+        ensure_peering(memo.cluster, memo.peering, getattr(memo, "namespaces", None) or [])
+
+
+def ensure_peering(cluster: KubeCluster, name: str, namespaces: list[str]) -> None:
+    """The peering object kopf's replicas meet at, created when missing so that an install never
+    depends on applying a custom resource right after its CRD."""
+    if namespaces:
+        for namespace in namespaces:
+            if "*" not in namespace and cluster.get("kopf.dev/v1", "KopfPeering", namespace, name) is None:
+                cluster.apply({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering",
+                               "metadata": {"name": name, "namespace": namespace}})
+    elif cluster.get("kopf.dev/v1", "ClusterKopfPeering", "", name) is None:
+        cluster.apply({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}})
 
 
 @kopf.on.login()

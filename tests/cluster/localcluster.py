@@ -26,6 +26,9 @@ AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
+  # Every request of the operator's service accounts, reads too: the RBAC tests look for 403s.
+  - level: Metadata
+    userGroups: ["system:serviceaccounts:spillway-system"]
   - level: Metadata
     verbs: [create, update, patch, delete, deletecollection]
   - level: None

@@ -81,7 +81,7 @@ class KubeCluster:
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             found: dict[str, Any] = _call(self._resource(api_version, kind).get, name=name,
-                                          namespace=namespace).to_dict()
+                                          namespace=namespace or None).to_dict()
             return found
         except NotFoundError:
             return None

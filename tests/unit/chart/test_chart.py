@@ -1,0 +1,107 @@
+"""The Helm chart, rendered by the real helm binary (built by tests/cluster/build.sh)."""
+
+from __future__ import annotations
+
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.cluster.localcluster import build
+
+ROOT = Path(__file__).resolve().parents[3]
+CHART = ROOT / "charts" / "spillway"
+# Kinds the Kubernetes schemas do not know: CRDs' own objects.
+NO_SCHEMA = {"ServiceMonitor"}
+
+
+@cache
+def helm() -> str:
+    return str(build()["helm"] / "helm")
+
+
+def template(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([helm(), "template", "spillway", str(CHART), "--namespace", "spillway-system",
+                           "--kube-version", "1.36.3", *args], capture_output=True, text=True, check=check)
+
+
+def objects(*args: str) -> list[dict[str, Any]]:
+    return [o for o in yaml.safe_load_all(template(*args).stdout) if o]
+
+
+def test_lint_strict_passes() -> None:
+    result = subprocess.run([helm(), "lint", "--strict", str(CHART)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("values", [[], ["--set", "watchNamespaces={team-a,team-b}", "--set", "serviceMonitor.enabled=true"]])
+def test_rendered_objects_are_valid_kubernetes(values: list[str]) -> None:
+    rendered = objects(*values)
+    assert {"Deployment", "ServiceAccount", "Service", "PodDisruptionBudget"} <= {o["kind"] for o in rendered}
+    for obj in rendered:
+        if obj["kind"] not in NO_SCHEMA:
+            kubernetes_validate.validate(obj, "1.36.0", strict=True)
+
+
+def test_rbac_has_no_wildcards_and_grants_only_get_on_secrets() -> None:
+    for values in ([], ["--set", "watchNamespaces={team-a}"]):
+        rules = [r for o in objects(*values) if o["kind"] in ("ClusterRole", "Role") for r in o["rules"]]
+        assert rules
+        for rule in rules:
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
+            if "secrets" in rule["resources"]:
+                assert rule["verbs"] == ["get"]
+
+
+def test_watch_namespaces_gives_roles_only_in_those_namespaces() -> None:
+    rendered = objects("--set", "watchNamespaces={team-a,team-b}")
+    roles = [o for o in rendered if o["kind"] == "Role"]
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    cluster_rules = [r for o in rendered if o["kind"] == "ClusterRole" for r in o["rules"]]
+    assert all("secrets" not in r["resources"] and "deployments" not in r["resources"] for r in cluster_rules)
+    args = next(o for o in rendered if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=team-a" in args and "--namespace=team-b" in args
+
+
+def test_operator_pod_meets_the_restricted_profile() -> None:
+    pod = next(o for o in objects() if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = pod["containers"][0]["securityContext"]
+    assert container == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                         "capabilities": {"drop": ["ALL"]}}
+    assert pod["topologySpreadConstraints"]
+
+
+def test_two_replicas_with_peering_by_default() -> None:
+    deployment = next(o for o in objects() if o["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert "--peering=spillway" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    (["--set", "replicaCount=two"], "at '/replicaCount': got string, want integer"),
+    (["--set", "bogus=1"], "additional properties 'bogus' not allowed"),
+    (["--set", "logFormat=xml"], "at '/logFormat'"),
+    (["--set", "watchNamespaces={Bad_Name}"], "at '/watchNamespaces/0'"),
+])
+def test_bad_values_fail_with_a_clear_message(values: list[str], message: str) -> None:
+    result = template(*values, check=False)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_chart_crd_is_the_generated_one() -> None:
+    assert (CHART / "crds" / "scalableservices.spillway.io.yaml").read_bytes() == (
+        ROOT / "crds" / "scalableservices.spillway.io.yaml").read_bytes()
+
+
+def test_install_manifest_is_fresh(tmp_path: Path) -> None:
+    fresh = tmp_path / "install.yaml"
+    subprocess.run(["bash", str(CHART / "render-install.sh")], check=True, capture_output=True,
+                   env={"PATH": "/usr/bin:/bin", "HELM": helm(), "HOME": str(Path.home()), "OUT": str(fresh)})
+    assert fresh.read_text() == (ROOT / "manifests" / "install.yaml").read_text(), (
+        "manifests/install.yaml is stale: run charts/spillway/render-install.sh")
