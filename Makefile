@@ -7,13 +7,15 @@ PY := $(VENV)/bin/python
 CACHE ?= $(HOME)/.cache/spillway
 export SPILLWAY_CACHE := $(CACHE)
 
-.PHONY: help venv crd test unit integration lint cluster-up cluster-down demo demo-down clean
+.PHONY: help venv crd install-manifest image test unit integration lint cluster-up cluster-down demo demo-down clean
 
 help:
 	@echo "make demo        local control plane + operator + sample ScalableService"
 	@echo "make demo-down   stop it"
 	@echo "make test        every test: lint, unit, integration (builds the control plane once)"
-	@echo "make crd         regenerate crds/ from the models"
+	@echo "make crd         regenerate crds/ (and the chart's copy) from the models"
+	@echo "make install-manifest   regenerate manifests/install.yaml from the chart"
+	@echo "make image       build the operator image (needs a Docker engine)"
 	@echo "make cluster-up / cluster-down   only the local control plane"
 
 $(VENV)/.installed: pyproject.toml
@@ -26,6 +28,14 @@ venv: $(VENV)/.installed
 
 crd: venv
 	$(VENV)/bin/spillway crd
+	cp crds/scalableservices.spillway.io.yaml charts/spillway/crds/
+
+install-manifest: crd
+	bash charts/spillway/render-install.sh
+
+IMAGE ?= ghcr.io/spillway-operator/spillway:0.1.0
+image:
+	docker build -t $(IMAGE) .
 
 lint: venv
 	$(VENV)/bin/lint-imports

@@ -40,7 +40,8 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
 def connection(kubeconfig: str | None = None) -> dict[str, Any]:
     """The same credentials, in the terms of `kopf.ConnectionInfo`."""
     configuration = load_configuration(kubeconfig)
-    token = (configuration.api_key or {}).get("authorization") or ""
+    keys = configuration.api_key or {}
+    token = keys.get("BearerToken") or keys.get("authorization") or ""
     return {
         "server": configuration.host,
         "ca_path": configuration.ssl_ca_cert,
@@ -110,15 +111,21 @@ class KubeCluster:
 
     def scale(self, api_version: str, kind: str, namespace: str, name: str, replicas: int) -> None:
         resource = self._resource(api_version, kind).subresources["scale"]
-        _call(resource.patch, body={"spec": {"replicas": replicas}}, name=name, namespace=namespace,
-              content_type=MERGE_PATCH, field_manager=FIELD_MANAGER)
+        try:
+            _call(resource.patch, body={"spec": {"replicas": replicas}}, name=name, namespace=namespace,
+                  content_type=MERGE_PATCH, field_manager=FIELD_MANAGER)
+        except NotFoundError as err:
+            raise ClusterError(f"{kind} {namespace}/{name} is gone", status=404, retryable=False) from err
         log.info("scaled %s %s/%s to %d", kind, namespace, name, replicas)
 
     def patch_status(self, body: dict[str, Any], status: dict[str, Any]) -> None:
         meta = body["metadata"]
         resource = self._resource(f"{GROUP}/{VERSION}", KIND).subresources["status"]
-        _call(resource.patch, body={"status": status}, name=meta["name"], namespace=meta["namespace"],
-              content_type=MERGE_PATCH, field_manager=FIELD_MANAGER)
+        try:
+            _call(resource.patch, body={"status": status}, name=meta["name"], namespace=meta["namespace"],
+                  content_type=MERGE_PATCH, field_manager=FIELD_MANAGER)
+        except NotFoundError:
+            log.info("%s/%s is gone; its status is not written", meta["namespace"], meta["name"])
 
     def event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None:
         meta = body["metadata"]
