@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integration.components import wait_until
 from tests.integration.harness import (
@@ -160,3 +161,13 @@ def test_operator_restarted_midway_converges(k: Kubectl, ns: str, kube: Any) -> 
         k.wait_for("deployment", "restart", ns, lambda d: d["spec"]["replicas"] == 3, what="3 replicas")
         k.wait_for("service", "restart", ns, lambda s: True, what="the Service recreated", timeout=90)
         k.wait_for("ssvc", "restart", ns, lambda s: (s.get("status") or {}).get("readyReplicas") == 3)
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in (CRD.parents[1] / "manifests" / "examples").glob("*.yaml")))
+def test_every_example_is_accepted_by_the_api_server(k: Kubectl, example: str) -> None:
+    ns = k.namespace("examples")
+    path = CRD.parents[1] / "manifests" / "examples" / example
+    result = k.run("apply", "-n", ns, "-f", str(path), check=False)
+    assert result.returncode == 0, result.stderr
+    for doc in yaml.safe_load_all(path.read_text()):
+        assert k.get("ssvc", doc["metadata"]["name"], ns) is not None
