@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from spillway.metrics.prometheus import PrometheusReader, interpret
 from spillway.ports import Credentials
@@ -24,10 +32,7 @@ class Script:
         self.seen: list[dict[str, Any]] = []
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[str, Script]]:
-    script = Script()
-
+def make_handler(script: Script) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
             query = parse_qs(urlparse(self.path).query)["query"][0]
@@ -47,7 +52,13 @@ def server() -> Iterator[tuple[str, Script]]:
         def log_message(self, *_: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    return Handler
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Script]]:
+    script = Script()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(script))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", script
@@ -118,3 +129,71 @@ def test_basic_auth_is_sent(server: tuple[str, Script]) -> None:
     script.answers = {"q": [(200, sample("1"), 0)]}
     PrometheusReader(url, 2, Credentials(basic_auth=("ops", "pw")), clock=lambda: NOW).read({"queue_depth": "q"}, 30)
     assert script.seen[0]["auth"] == "Basic b3BzOnB3"
+
+
+def _self_signed(tmp_path: Any) -> tuple[str, str]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "prometheus")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_is_verified_against_the_ca_from_the_secret(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    script = Script()
+    script.answers = {"q": [(200, sample("3"), 0)]}
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(script))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        trusted = PrometheusReader(url, 2, Credentials(ca_file=cert), retries=0, clock=lambda: NOW)
+        assert trusted.read({"queue_depth": "q"}, 30).values == {"queue_depth": 3.0}
+        untrusted = PrometheusReader(url, 2, retries=0, clock=lambda: NOW).read({"queue_depth": "q"}, 30)
+        assert untrusted.values == {} and "certificate verify failed" in untrusted.missing["queue_depth"].lower()
+        skipping = PrometheusReader(url, 2, Credentials(insecure_skip_verify=True), retries=0, clock=lambda: NOW)
+        assert skipping.read({"queue_depth": "q"}, 30).values == {"queue_depth": 3.0}
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _self_signed(tmp_path: Path) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "prometheus")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
