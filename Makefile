@@ -38,6 +38,7 @@ image:
 	docker build -t $(IMAGE) .
 
 lint: venv
+	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
@@ -47,9 +48,7 @@ unit: venv
 integration: venv
 	$(PY) -m pytest -m integration tests/integration
 
-test: venv
-	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy
+test: lint
 	$(PY) -m pytest tests
 
 cluster-up: venv

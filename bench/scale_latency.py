@@ -79,7 +79,7 @@ def run(cluster: LocalCluster) -> None:
                 time.sleep(rng.uniform(0, INTERVAL))
                 crossed = time.monotonic()
                 queue(60 if target == HIGH else 0)
-                wait_until(lambda: replicas() == target, 30, f"trial {trial}", every=0.02)
+                wait_until(lambda t=target: replicas() == t, 30, f"trial {trial}", every=0.02)
                 samples.append(time.monotonic() - crossed)
     write(samples)
 

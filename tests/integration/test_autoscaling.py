@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.components import DrivenExporter, prometheus_scraping, wait_until
+from tests.integration.components import DrivenExporter, prometheus_scraping
 from tests.integration.harness import CRD, Kubectl, condition, running_operator, scalable_service
 
 pytestmark = pytest.mark.integration
