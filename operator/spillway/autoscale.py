@@ -85,7 +85,10 @@ def autoscale(cluster: Cluster, source: SignalSource, body: dict[str, Any], now:
 
     paused = spec.scaling.paused
     if not paused and decision.replicas != current:
+        # The decision is recorded before the Deployments move, so a reconcile that runs in
+        # between keeps the new count rather than the old one.
         cluster.patch_status(body, {"desiredReplicas": decision.replicas})
+        body.setdefault("status", {})["desiredReplicas"] = decision.replicas
         _scale(cluster, owner, spec, deployments, decision.replicas)
         kind = "ScaledUp" if decision.direction == "up" else "ScaledDown"
         cluster.event(body, "Normal", kind, f"{current} -> {decision.replicas} replicas: {decision.reason}")
@@ -116,7 +119,6 @@ def autoscale(cluster: Cluster, source: SignalSource, body: dict[str, Any], now:
     if not paused:
         fields["desiredReplicas"] = decision.replicas
     report.publish(fields, ready=True, message=decision.reason)
-    body.setdefault("status", {}).update(fields)
     return Interval(interval, decision)
 
 
