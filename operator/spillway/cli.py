@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
         namespaces=args.namespace or (),
         standalone=args.peering is None,
         peering_name=args.peering,
-        priority=args.priority,
+        priority=args.priority if args.priority is not None else random.SystemRandom().randint(1, 2**30),
         liveness_endpoint=args.liveness or None,
         memo=memo,
     )
@@ -65,7 +66,9 @@ def parser() -> argparse.ArgumentParser:
                      help="watch this namespace (repeatable; a glob such as team-* works); default: all")
     run.add_argument("--peering", default=None,
                      help="kopf peering name: several replicas, one active (default: standalone)")
-    run.add_argument("--priority", type=int, default=0, help="peering priority of this replica")
+    run.add_argument("--priority", type=int, default=None, help=(
+        "peering priority of this replica; default: a random one, so that replicas never tie "
+        "(kopf pauses every replica of equal priority)"))
     run.add_argument("--liveness", default="http://0.0.0.0:8081/healthz",
                      help="liveness endpoint URL; empty to disable")
     run.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics port; 0 to disable")

@@ -1,7 +1,9 @@
-"""Several operator replicas, one active: kopf peering as `spillway run --peering` sets it up."""
+"""Several operator replicas, one active: kopf peering as `spillway run --peering` sets it up.
+Without --priority each replica draws a random one, since kopf pauses replicas that tie."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +27,14 @@ def _operator(kube: Any, priority: int, log: Path) -> subprocess.Popen[bytes]:
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def _peers(k: Kubectl) -> dict[str, Any]:
+    """The replicas listed in the peering object (read raw: kubectl's discovery cache may not
+    know the kind yet)."""
+    got = k.run("get", "--raw", "/apis/kopf.dev/v1/clusterkopfpeerings/spillway-peers", check=False)
+    peers: dict[str, Any] = json.loads(got.stdout).get("status") or {} if got.returncode == 0 else {}
+    return peers
+
+
 def test_only_the_highest_priority_replica_acts(kube: Any, tmp_path: Path) -> None:
     k = Kubectl(kube)
     k.run("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
@@ -33,16 +43,22 @@ def test_only_the_highest_priority_replica_acts(kube: Any, tmp_path: Path) -> No
     ns = k.namespace("peers")
     active_log, standby_log = tmp_path / "active.log", tmp_path / "standby.log"
     active = _operator(kube, 100, active_log)
-    standby = _operator(kube, 10, standby_log)
+    standby = None
     try:
-        wait_until(lambda: "Pausing operations" in standby_log.read_text(), 60, "the standby replica to pause")
+        # The second replica starts once the first has joined the peering, as in a rollout.
+        wait_until(lambda: _peers(k), 60, "the first replica in the peering")
+        standby = _operator(kube, 10, standby_log)
+        # A replica that joins below a live higher-priority peer stays paused (kopf starts paused).
+        wait_until(lambda: len(_peers(k)) == 2, 60, "the second replica in the peering")
+        assert "Resuming operations" not in standby_log.read_text()
         k.apply(scalable_service("peered", ns, replicas={"min": 2, "max": 4}))
         k.wait_for("deployment", "peered", ns, lambda d: d["spec"]["replicas"] == 2, what="the Deployment")
         assert "applied Deployment" in active_log.read_text()
         assert "applied Deployment" not in standby_log.read_text()
-        assert k.get("clusterkopfpeering.kopf.dev", "spillway-peers", "default") is not None
+        assert len(_peers(k)) == 2
         k.run("delete", "ssvc", "peered", "-n", ns, "--wait=true", "--timeout=60s")
     finally:
         for proc in (active, standby):
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(30)
+            if proc is not None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(30)

@@ -19,7 +19,7 @@ def test_crd_command_writes_the_generated_crd(tmp_path: Path) -> None:
 
 def test_run_defaults_watch_all_namespaces_standalone_with_liveness_and_metrics() -> None:
     args = parser().parse_args(["run"])
-    assert (args.namespace, args.peering, args.metrics_port) == ([], None, 8080)
+    assert (args.namespace, args.peering, args.metrics_port, args.priority) == ([], None, 8080, None)
     assert args.liveness == "http://0.0.0.0:8081/healthz"
 
 
