@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 CACHE ?= $(HOME)/.cache/spillway
 export SPILLWAY_CACHE := $(CACHE)
 
-.PHONY: help venv crd install-manifest image test unit integration lint cluster-up cluster-down demo demo-down clean
+.PHONY: help venv deps crd install-manifest image test unit integration lint cluster-up cluster-down demo demo-down clean
 
 help:
 	@echo "make demo        local control plane + operator + sample ScalableService"
@@ -25,6 +25,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The real components: the control plane from the Go module proxy (cached under $(CACHE); a
+# warm run takes a second) and Prometheus, HAProxy and Redis from Debian's packages. Done here,
+# before pytest, so that a cold build never runs inside a test's timeout.
+deps:
+	bash tests/cluster/build.sh >/dev/null
+	bash tests/integration/install-components.sh
 
 crd: venv
 	$(VENV)/bin/spillway crd
@@ -45,19 +52,19 @@ lint: venv
 unit: venv
 	$(PY) -m pytest tests/unit
 
-integration: venv
+integration: venv deps
 	$(PY) -m pytest -m integration tests/integration
 
-test: lint
+test: lint deps
 	$(PY) -m pytest tests
 
-cluster-up: venv
+cluster-up: venv deps
 	$(PY) -m tests.cluster up
 
 cluster-down: venv
 	$(PY) -m tests.cluster down
 
-demo: venv
+demo: venv deps
 	$(PY) -m tests.cluster.demo up
 
 demo-down: venv
