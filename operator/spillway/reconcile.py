@@ -15,6 +15,7 @@ from spillway.api import SpecError, parse_spec
 from spillway.api.spec import ScalableServiceSpec
 from spillway.ports import Cluster, ClusterError
 from spillway.reporting import Conditions, Outcome, Report
+from spillway.resources.capabilities import balancer_in_effect, verdicts
 from spillway.resources.compare import covers, fingerprinted
 from spillway.resources.meta import Owner, selector_labels, selector_string
 from spillway.resources.workload import APP, app_selector, build_app, deployment_name
@@ -64,12 +65,19 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime) -> Outcome:
         "AllReplicasReady" if all_ready else "ReplicasNotReady",
         f"{ready} of {replicas} replicas are ready.",
     )
+    for verdict in verdicts(owner, spec):
+        if verdict.status is None:
+            conditions = report.drop(conditions, verdict.type)
+        else:
+            conditions = report.set(conditions, verdict.type, verdict.status, verdict.reason, verdict.message)
+    balancer = balancer_in_effect(owner, spec)
     selector = app_selector(owner, spec, adopted)
     fields = {
         "replicas": running,
         "readyReplicas": ready,
         "desiredReplicas": replicas,
         "selector": selector_string(selector),
+        "balancer": {"provider": balancer.provider, "algorithm": balancer.algorithm, "endpoint": balancer.endpoint},
         "conditions": conditions,
     }
     return report.publish(fields, ready=all_ready, message=f"{ready}/{replicas} ready")

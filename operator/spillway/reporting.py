@@ -13,11 +13,12 @@ from typing import Any
 
 from spillway.api.status import find_condition, set_condition
 from spillway.ports import Cluster
+from spillway.resources.capabilities import NOT_HONOURED
 
 Conditions = list[dict[str, object]]
 # Reasons that mean a person must act; the others are progress and get Normal events.
 WARNING_REASONS = {"InvalidSpec", "TargetNotFound", "TargetUnsupported", "ApplyFailed", "MetricsUnavailable",
-                   "SecretUnavailable"}
+                   "SecretUnavailable", *NOT_HONOURED}
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Report:
             self.moved.append(condition)
         return after
 
+    def drop(self, conditions: Conditions, type_: str) -> Conditions:
+        """Conditions without `type_`: the part it spoke of is no longer asked for."""
+        return [c for c in conditions if c.get("type") != type_]
+
     def publish(self, fields: dict[str, Any], *, ready: bool, message: str) -> Outcome:
         status = {**fields, "observedGeneration": self.generation}
         live = self.body.get("status") or {}
@@ -56,7 +61,8 @@ class Report:
         for condition in self.moved:
             if condition["type"] == "SpecValid" and condition["status"] == "True" and not live:
                 continue  # a new valid resource: its Ready event says enough
-            warning = condition["status"] != "True" and condition["reason"] in WARNING_REASONS
+            # A True condition may still say that part of the spec is not honoured.
+            warning = condition["reason"] in WARNING_REASONS
             self.cluster.event(self.body, "Warning" if warning else "Normal", str(condition["reason"]),
                                str(condition["message"]))
         return Outcome(writes=self.writes, ready=ready, message=message)

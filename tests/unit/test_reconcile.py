@@ -162,3 +162,28 @@ def test_transient_failure_propagates_for_a_retry(cluster: FakeCluster) -> None:
     cluster.refuse["Service"] = ClusterError("etcdserver: request timed out", status=500)
     with pytest.raises(ClusterError):
         reconcile(cluster, resource(minimal_spec()), NOW)
+
+
+def test_what_cannot_be_honoured_is_a_condition_and_one_warning(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(balancing={"provider": "HAProxy"}, sessionStore={"type": "Redis"}))
+    reconcile(cluster, body, NOW)
+    balancer = _condition(body, "BalancerReady")
+    assert (balancer["status"], balancer["reason"]) == ("False", "ProviderNotAvailable")
+    assert _condition(body, "SessionStoreReady")["reason"] == "SessionStoreNotAvailable"
+    assert ("Warning", "ProviderNotAvailable", balancer["message"]) in cluster.events
+    assert body["status"]["balancer"] == {"provider": "Service", "algorithm": "Random",
+                                          "endpoint": "checkout.shop.svc:80"}
+    # The Service still carries the traffic.
+    assert cluster.get("v1", "Service", "shop", "checkout") is not None
+    events = len(cluster.events)
+    assert reconcile(cluster, body, NOW + timedelta(seconds=30)).writes == 0
+    assert len(cluster.events) == events
+
+
+def test_dropping_the_session_store_removes_its_condition(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(sessionStore={"type": "Redis"}))
+    reconcile(cluster, body, NOW)
+    body["spec"]["sessionStore"] = {"type": "None"}
+    reconcile(cluster, body, NOW + timedelta(seconds=5))
+    assert all(c["type"] != "SessionStoreReady" for c in body["status"]["conditions"])
+    assert _condition(body, "BalancerReady")["reason"] == "ServiceBalancing"

@@ -14,7 +14,7 @@ from spillway.api.rules import SpecModel
 
 ConditionType = Literal[
     "Ready", "SpecValid", "ScalingActive", "ScalingLimited", "MetricsAvailable",
-    "BalancerReady", "SessionStoreReady",
+    "BalancerReady", "SessionStoreReady", "HeadroomReady",
 ]
 
 
@@ -81,7 +81,8 @@ class ScalableServiceStatus(SpecModel):
     balancer: BalancerStatus | None = Field(None, description="The balancer in effect.")
     session_store: SessionStoreStatus | None = Field(None, description="The session store in effect.")
     conditions: list[Condition] = Field(default_factory=list, max_length=32, description=(
-        "Ready, SpecValid, ScalingActive, ScalingLimited, MetricsAvailable, BalancerReady, SessionStoreReady."),
+        "Ready, SpecValid, ScalingActive, ScalingLimited, MetricsAvailable, BalancerReady, SessionStoreReady, "
+        "HeadroomReady."),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
 
 
