@@ -1,7 +1,10 @@
-"""`make demo`: the local control plane, the CRD, the operator and a sample ScalableService.
+"""`make demo`: the local control plane, the CRD, the operator and a sample ScalableService
+that Spillway scales from a real Prometheus.
 
-`python -m tests.cluster.demo up` starts it all (building what is missing), waits until the
-sample is Ready and prints what Spillway made; `down` stops everything by PID.
+`python -m tests.cluster.demo up` starts it all (building what is missing): Debian's Prometheus
+on loopback scraping a traffic wave (`tests/cluster/wave.py`), the operator, and the sample
+pointed at that Prometheus. It waits until the sample is Ready, prints what Spillway made, then
+waits for the first scale-out and prints its reason. `down` stops everything by PID.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from tests.cluster import __main__ as cluster_cli
-from tests.cluster.localcluster import LocalCluster
+from tests.cluster.localcluster import LocalCluster, free_port
+from tests.integration.components import Prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_STATE = cluster_cli.STATE_DIR / "demo.json"
@@ -37,16 +43,12 @@ def up() -> int:
     subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd/scalableservices.spillway.io",
                     "--timeout=60s"], check=True)
     if not DEMO_STATE.exists():
-        log = cluster_cli.STATE_DIR / "logs" / "spillway.log"
-        with log.open("ab") as handle:
-            operator = subprocess.Popen(
-                [str(Path(sys.executable).parent / "spillway"), "run", "--kubeconfig", str(cluster.kubeconfig),
-                 "--liveness", "http://127.0.0.1:18081/healthz", "--metrics-address", "127.0.0.1",
-                 "--metrics-port", "18080"],
-                stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        DEMO_STATE.write_text(json.dumps({"operator_pid": operator.pid, "log": str(log)}))
-        print(f"operator running (pid {operator.pid}); log: {log}; metrics: http://127.0.0.1:18080/metrics")
-    subprocess.run([*kubectl, "apply", "-f", str(SAMPLE)], check=True)
+        DEMO_STATE.write_text(json.dumps({"processes": _start_processes(cluster)}))
+    state = json.loads(DEMO_STATE.read_text())
+    sample = yaml.safe_load(SAMPLE.read_text())
+    prometheus = next(p for p in state["processes"] if p["name"] == "prometheus")
+    sample["spec"]["scaling"]["prometheus"]["url"] = prometheus["url"]
+    subprocess.run([*kubectl, "apply", "-f", "-"], input=yaml.safe_dump(sample), text=True, check=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         got = subprocess.run([*kubectl, "get", "ssvc", "demo", "-o",
@@ -60,17 +62,64 @@ def up() -> int:
         return 1
     print()
     subprocess.run([*kubectl, "get", "ssvc,deploy,pods,svc,pdb", "-o", "wide"], check=True)
+    print("\nwaiting for the traffic wave's surge and Spillway's scale-out ...")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        got = subprocess.run([*kubectl, "get", "ssvc", "demo", "-o", "json"], capture_output=True, text=True)
+        status = json.loads(got.stdout).get("status", {}) if got.returncode == 0 else {}
+        if (status.get("desiredReplicas") or 0) > sample["spec"]["replicas"]["min"]:
+            print(f"scaled: {status['lastDecision']['reason']}\n")
+            subprocess.run([*kubectl, "get", "ssvc,deploy"], check=True)
+            break
+        time.sleep(1)
+    else:
+        print("no scale-out within 90s; see the operator log", file=sys.stderr)
+        return 1
+    wave = next(p for p in state["processes"] if p["name"] == "wave")
     print(f"\nexport KUBECONFIG={cluster.kubeconfig}\n"
-          "try: kubectl scale ssvc demo --replicas=4; kubectl describe ssvc demo\nstop: make demo-down")
+          "watch: kubectl get ssvc demo -w   (the surge lasts a minute; the count returns to 2 after the\n"
+          "       30s scale-down window)   why: kubectl describe ssvc demo\n"
+          f"drive: curl -d 90 http://127.0.0.1:{wave['port']}/queue   (curl -d wave ... resumes the wave)\n"
+          "stop:  make demo-down")
     return 0
+
+
+def _start_processes(cluster: LocalCluster) -> list[dict[str, object]]:
+    """The wave, Prometheus scraping it, and the operator; each recorded by PID for `down`."""
+    logs = cluster_cli.STATE_DIR / "logs"
+    wave_port = free_port()
+    wave = _spawn([sys.executable, "-m", "tests.cluster.wave", "--port", str(wave_port), "--proxy", "demo"],
+                  logs / "wave.log")
+    workdir = cluster_cli.STATE_DIR / "prometheus"
+    workdir.mkdir(parents=True, exist_ok=True)
+    prometheus = Prometheus([f"127.0.0.1:{wave_port}"], {"namespace": "default"}, workdir)
+    prometheus.start()
+    assert prometheus.process.proc is not None
+    operator = _spawn([str(Path(sys.executable).parent / "spillway"), "run", "--kubeconfig", str(cluster.kubeconfig),
+                       "--liveness", "http://127.0.0.1:18081/healthz", "--metrics-address", "127.0.0.1",
+                       "--metrics-port", "18080"], logs / "spillway.log")
+    print(f"prometheus {prometheus.url} (pid {prometheus.process.proc.pid}); traffic wave on port {wave_port} "
+          f"(pid {wave.pid}); operator pid {operator.pid}, log {logs / 'spillway.log'}, "
+          "metrics http://127.0.0.1:18080/metrics")
+    return [{"name": "wave", "pid": wave.pid, "match": "tests.cluster.wave", "port": wave_port},
+            {"name": "prometheus", "pid": prometheus.process.proc.pid, "match": "prometheus",
+             "url": prometheus.url},
+            {"name": "operator", "pid": operator.pid, "match": "spillway"}]
+
+
+def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as handle:
+        return subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=ROOT)
 
 
 def down() -> int:
     if DEMO_STATE.exists():
-        pid = json.loads(DEMO_STATE.read_text())["operator_pid"]
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        if cmdline.exists() and b"spillway" in cmdline.read_bytes():
-            os.killpg(pid, signal.SIGTERM)
+        for process in json.loads(DEMO_STATE.read_text()).get("processes", []):
+            # Only the process the demo started: a PID reused since by another program is left alone.
+            cmdline = Path(f"/proc/{process['pid']}/cmdline")
+            if cmdline.exists() and process["match"].encode() in cmdline.read_bytes():
+                os.killpg(process["pid"], signal.SIGTERM)
         DEMO_STATE.unlink()
     return cluster_cli.down()
 
