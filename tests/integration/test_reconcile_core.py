@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from spillway.api.crd import NAME_MESSAGE
 from tests.integration.components import wait_until
 from tests.integration.harness import (
     CRD, Kubectl, audit_offset, condition, operator_writes, running_operator, scalable_service,
@@ -58,6 +59,12 @@ def test_api_server_refuses_what_the_models_refuse(k: Kubectl, ns: str, override
     if text in _rule_messages():
         assert text in result.stderr, result.stderr
     assert k.get("ssvc", "bad", ns) is None
+
+
+@pytest.mark.parametrize("name", ["9lives", "a" * 64, "web.shop"])
+def test_api_server_refuses_a_name_no_service_can_carry(k: Kubectl, ns: str, name: str) -> None:
+    result = k.apply(scalable_service(name, ns), check=False)
+    assert result.returncode != 0 and NAME_MESSAGE in result.stderr, result.stderr
 
 
 def _rule_messages() -> set[str]:

@@ -128,6 +128,13 @@ def _without_defaults(node: Any) -> Any:
     return node
 
 
+# The Service, the labels and the pods are named after the ScalableService: a Service name is a
+# DNS-1035 label and a label value holds at most 63 characters.
+NAME_RULE = "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63"
+NAME_MESSAGE = ("metadata.name must be a DNS-1035 label: at most 63 lower-case letters, digits and '-', "
+                "starting with a letter (the Service and the labels carry it)")
+
+
 def crd() -> dict[str, Any]:
     spec_schema = structural(ScalableServiceSpec)
     status_schema = _without_defaults(structural(ScalableServiceStatus))
@@ -181,6 +188,7 @@ def crd() -> dict[str, Any]:
                         "A web service Spillway runs, scales on queue depth and latency, balances, "
                         "and gives a shared session store."),
                     "required": ["spec"],
+                    "x-kubernetes-validations": [{"rule": NAME_RULE, "message": NAME_MESSAGE}],
                     "properties": {
                         "apiVersion": {"type": "string"},
                         "kind": {"type": "string"},
