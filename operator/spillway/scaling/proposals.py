@@ -33,6 +33,25 @@ class Signals:
 
 
 @dataclass(frozen=True)
+class ReplicaCapacity:
+    concurrency: int
+    queue_limit: int
+
+
+def replica_capacity(spec: ScalableServiceSpec) -> ReplicaCapacity:
+    """What an average replica holds. With pools, replicas are split by weight, so it is the
+    weight-weighted mean of each pool's capacity (its override, else `capacity`), rounded down
+    so that a fraction never buys a replica too few."""
+    if not spec.pools:
+        return ReplicaCapacity(spec.capacity.concurrency, spec.capacity.queue_limit)
+    weight = sum(p.weight for p in spec.pools)
+    concurrency = sum(p.weight * (p.capacity.concurrency or spec.capacity.concurrency) for p in spec.pools)
+    queue_limit = sum(p.weight * (spec.capacity.queue_limit if p.capacity.queue_limit is None
+                                  else p.capacity.queue_limit) for p in spec.pools)
+    return ReplicaCapacity(max(1, concurrency // weight), queue_limit // weight)
+
+
+@dataclass(frozen=True)
 class Proposal:
     signal: str
     replicas: int
@@ -54,7 +73,7 @@ def service_seconds(spec: ScalableServiceSpec, signals: Signals) -> float | None
 def propose(spec: ScalableServiceSpec, signals: Signals) -> list[Proposal]:
     """Every proposal the available signals allow."""
     targets = spec.scaling.targets
-    concurrency = spec.capacity.concurrency
+    concurrency = replica_capacity(spec).concurrency
     proposals = []
     if signals.queue_depth is not None:
         n = math.ceil(signals.queue_depth / targets.queue_per_replica)
@@ -79,7 +98,7 @@ def _latency_proposal(spec: ScalableServiceSpec, signals: Signals) -> Proposal |
         return None
     objective = target.objective.total_seconds()
     most = spec.replicas.max
-    n = replicas_for_latency(signals.arrival_rate, service, spec.capacity.concurrency, objective,
+    n = replicas_for_latency(signals.arrival_rate, service, replica_capacity(spec).concurrency, objective,
                              target.quantile, most)
     what = (f"latency model: {signals.arrival_rate:.4g} req/s at {service * 1000:.0f}ms each, "
             f"p{target.quantile * 100:g} under {objective * 1000:g}ms")
@@ -94,6 +113,7 @@ def panic_threshold(spec: ScalableServiceSpec, signals: Signals, current: int) -
     beyond this times out however fast the step limits let Spillway add replicas."""
     service = service_seconds(spec, signals)
     timeout = spec.capacity.timeout.total_seconds()
+    capacity = replica_capacity(spec)
     if service is None:
-        return float(current * spec.capacity.queue_limit)  # beyond what the replicas accept
-    return current * spec.capacity.concurrency * timeout / service
+        return float(current * capacity.queue_limit)  # beyond what the replicas accept
+    return current * capacity.concurrency * timeout / service

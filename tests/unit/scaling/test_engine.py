@@ -11,7 +11,7 @@ from spillway.api import parse_spec
 from spillway.api.spec import ScalableServiceSpec
 from spillway.scaling.behavior import EngineState
 from spillway.scaling.engine import decide
-from spillway.scaling.proposals import Signals, service_seconds
+from spillway.scaling.proposals import Signals, replica_capacity, service_seconds
 from tests.unit.conftest import minimal_spec
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -52,6 +52,27 @@ def test_latency_model_sees_saturation_before_utilization_does() -> None:
     assert [(p.signal, p.replicas) for p in decision.proposals] == [("utilization", 30), ("latency", 31)]
     assert decision.replicas == 31 and decision.signal == "latency"
     assert decision.reason.startswith("latency model: 3e+04 req/s at 200ms each, p95 under 250ms -> 31")
+
+
+@pytest.mark.parametrize(("pools", "concurrency", "queue_limit"), [
+    ([], 200, 100),
+    ([{"name": "large", "weight": 3, "capacity": {"concurrency": 400}}, {"name": "small", "weight": 1}], 350, 100),
+    ([{"name": "a", "weight": 2, "capacity": {"concurrency": 101, "queueLimit": 0}}, {"name": "b", "weight": 1}],
+     134, 33),
+])
+def test_pools_size_by_the_weighted_mean_replica(pools: list[dict[str, Any]], concurrency: int,
+                                                 queue_limit: int) -> None:
+    capacity = replica_capacity(spec(pools=pools))
+    assert (capacity.concurrency, capacity.queue_limit) == (concurrency, queue_limit)
+
+
+def test_larger_pool_replicas_need_fewer_replicas_for_the_same_load() -> None:
+    pools = [{"name": "large", "weight": 3, "capacity": {"concurrency": 400}}, {"name": "small", "weight": 1}]
+    decision = decide(free(), Signals(in_flight=1400), 2, EngineState(), NOW)
+    pooled = decide(spec(pools=pools, scaling=free().scaling.model_dump(by_alias=True, mode="json")),
+                    Signals(in_flight=1400), 2, EngineState(), NOW)
+    assert (decision.replicas, pooled.replicas) == (10, 6)
+    assert pooled.reason == "1400 in flight over 350 x 0.7 per replica -> 6"
 
 
 def test_service_time_comes_from_littles_law_then_from_latency() -> None:
