@@ -15,7 +15,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -49,32 +51,20 @@ def up() -> int:
     prometheus = next(p for p in state["processes"] if p["name"] == "prometheus")
     sample["spec"]["scaling"]["prometheus"]["url"] = prometheus["url"]
     subprocess.run([*kubectl, "apply", "-f", "-"], input=yaml.safe_dump(sample), text=True, check=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        got = subprocess.run([*kubectl, "get", "ssvc", "demo", "-o",
-                              "jsonpath={.status.conditions[?(@.type=='Ready')].status}"],
-                             capture_output=True, text=True)
-        if got.stdout == "True":
-            break
-        time.sleep(1)
-    else:
+    minimum = sample["spec"]["replicas"]["min"]
+    if _wait_for_status(kubectl, 120, lambda st: any(
+            c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", []))) is None:
         print("the sample did not become Ready within 120s; see the operator log", file=sys.stderr)
         return 1
     print()
     subprocess.run([*kubectl, "get", "ssvc,deploy,pods,svc,pdb", "-o", "wide"], check=True)
     print("\nwaiting for the traffic wave's surge and Spillway's scale-out ...")
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        got = subprocess.run([*kubectl, "get", "ssvc", "demo", "-o", "json"], capture_output=True, text=True)
-        status = json.loads(got.stdout).get("status", {}) if got.returncode == 0 else {}
-        if (status.get("desiredReplicas") or 0) > sample["spec"]["replicas"]["min"]:
-            print(f"scaled: {status['lastDecision']['reason']}\n")
-            subprocess.run([*kubectl, "get", "ssvc,deploy"], check=True)
-            break
-        time.sleep(1)
-    else:
+    scaled = _wait_for_status(kubectl, 90, lambda st: (st.get("desiredReplicas") or 0) > minimum)
+    if scaled is None:
         print("no scale-out within 90s; see the operator log", file=sys.stderr)
         return 1
+    print(f"scaled: {scaled['lastDecision']['reason']}\n")
+    subprocess.run([*kubectl, "get", "ssvc,deploy"], check=True)
     wave = next(p for p in state["processes"] if p["name"] == "wave")
     print(f"\nexport KUBECONFIG={cluster.kubeconfig}\n"
           "watch: kubectl get ssvc demo -w   (the surge lasts a minute; the count returns to 2 after the\n"
@@ -82,6 +72,19 @@ def up() -> int:
           f"drive: curl -d 90 http://127.0.0.1:{wave['port']}/queue   (curl -d wave ... resumes the wave)\n"
           "stop:  make demo-down")
     return 0
+
+
+def _wait_for_status(kubectl: list[str], seconds: float,
+                     check: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    """The sample's status once `check` holds, or None after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got = subprocess.run([*kubectl, "get", "ssvc", "demo", "-o", "json"], capture_output=True, text=True)
+        status: dict[str, Any] = json.loads(got.stdout).get("status", {}) if got.returncode == 0 else {}
+        if check(status):
+            return status
+        time.sleep(1)
+    return None
 
 
 def _start_processes(cluster: LocalCluster) -> list[dict[str, object]]:

@@ -45,7 +45,8 @@ def replica_capacity(spec: ScalableServiceSpec) -> ReplicaCapacity:
     if not spec.pools:
         return ReplicaCapacity(spec.capacity.concurrency, spec.capacity.queue_limit)
     weight = sum(p.weight for p in spec.pools)
-    concurrency = sum(p.weight * (p.capacity.concurrency or spec.capacity.concurrency) for p in spec.pools)
+    concurrency = sum(p.weight * (spec.capacity.concurrency if p.capacity.concurrency is None
+                                  else p.capacity.concurrency) for p in spec.pools)
     queue_limit = sum(p.weight * (spec.capacity.queue_limit if p.capacity.queue_limit is None
                                   else p.capacity.queue_limit) for p in spec.pools)
     return ReplicaCapacity(max(1, concurrency // weight), queue_limit // weight)
@@ -83,13 +84,13 @@ def propose(spec: ScalableServiceSpec, signals: Signals) -> list[Proposal]:
         n = math.ceil(signals.in_flight / (concurrency * targets.utilization))
         proposals.append(Proposal("utilization", n, f"{signals.in_flight:g} in flight over {concurrency} x "
                                                     f"{targets.utilization:g} per replica -> {n}"))
-    latency = _latency_proposal(spec, signals)
+    latency = _latency_proposal(spec, signals, concurrency)
     if latency is not None:
         proposals.append(latency)
     return proposals
 
 
-def _latency_proposal(spec: ScalableServiceSpec, signals: Signals) -> Proposal | None:
+def _latency_proposal(spec: ScalableServiceSpec, signals: Signals, concurrency: int) -> Proposal | None:
     target = spec.scaling.targets.latency
     if target is None or signals.arrival_rate is None:
         return None
@@ -98,7 +99,7 @@ def _latency_proposal(spec: ScalableServiceSpec, signals: Signals) -> Proposal |
         return None
     objective = target.objective.total_seconds()
     most = spec.replicas.max
-    n = replicas_for_latency(signals.arrival_rate, service, replica_capacity(spec).concurrency, objective,
+    n = replicas_for_latency(signals.arrival_rate, service, concurrency, objective,
                              target.quantile, most)
     what = (f"latency model: {signals.arrival_rate:.4g} req/s at {service * 1000:.0f}ms each, "
             f"p{target.quantile * 100:g} under {objective * 1000:g}ms")
