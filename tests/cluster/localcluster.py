@@ -1,8 +1,11 @@
-"""A real Kubernetes control plane on loopback, no Docker: etcd, kube-apiserver,
-kube-controller-manager, kube-scheduler and kwok with fake nodes, built by build.sh.
+"""A real Kubernetes cluster on this machine, no Docker: etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler, kwok with fake nodes, and one real node (containerd,
+kubelet, kube-proxy, CoreDNS: `tests/cluster/node.py`), built by build.sh and images.sh.
 
 Each component is a child process in its own session, tracked by PID and stopped by PID
-(SIGTERM, then SIGKILL). Data, logs, certificates and the kubeconfig live in one directory.
+(SIGTERM, then SIGKILL). Data, logs, certificates and kubeconfigs live in one directory. With the
+real node the API server listens on the node's address (on the bridge the test bed creates);
+without it, on loopback.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.cluster import node as real_node
 from tests.cluster.pki import write_pki
 
 HERE = Path(__file__).resolve().parent
@@ -35,12 +39,41 @@ rules:
 """
 
 
+NODE_STATE = CACHE / "real-node.json"  # host-wide: one real node per machine
+
+
 def build() -> dict[str, Path]:
     """Runs build.sh (idempotent) and returns its bin directories by name."""
     out = subprocess.run(["bash", str(HERE / "build.sh")], check=True, capture_output=True, text=True).stdout
     dirs = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     return {"k8s": Path(dirs["K8S_BIN"]), "etcd": Path(dirs["ETCD_BIN"]), "kwok": Path(dirs["KWOK_BIN"]),
-            "helm": Path(dirs["HELM_BIN"])}
+            "helm": Path(dirs["HELM_BIN"]), "containerd": Path(dirs["CONTAINERD_BIN"]),
+            "coredns": Path(dirs["COREDNS_BIN"]), "pause": Path(dirs["PAUSE_BIN"]), "cni": Path("/usr/lib/cni"),
+            "prometheus": Path(dirs["PROMETHEUS_BIN"])}
+
+
+def build_images(bins: dict[str, Path]) -> dict[str, Path]:
+    """Runs images.sh (idempotent) and returns the OCI archives by image role."""
+    out = subprocess.run(["bash", str(HERE / "images.sh")], check=True, capture_output=True, text=True,
+                         env={**os.environ, "PAUSE_BIN": str(bins["pause"])}).stdout
+    found = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return {"pause": Path(found["PAUSE"]), "base": Path(found["BASE"]), "operator": Path(found["OPERATOR"])}
+
+
+def clean_stale_node() -> None:
+    """Removes what an interrupted run's real node left (from the host-wide state file), or
+    refuses when that node is still running."""
+    if not NODE_STATE.exists():
+        return
+    state = json.loads(NODE_STATE.read_text())
+    running = [p for p in state.get("processes", []) if _is_ours(p["pid"], p["binary"])]
+    workdir = Path(state.get("workdir", ""))
+    if running and workdir.exists():
+        raise RuntimeError(f"a real node from {workdir} is still running (pids "
+                           f"{', '.join(str(p['pid']) for p in running)}); stop it first with `make cluster-down` "
+                           "or by ending the test run that owns it: kube-proxy allows one node per machine")
+    real_node.teardown(state)
+    NODE_STATE.unlink(missing_ok=True)
 
 
 def free_port() -> int:
@@ -112,6 +145,12 @@ class LocalCluster:
     bins: dict[str, Path] = field(default_factory=build)
     components: list[Component] = field(default_factory=list)
     apiserver_port: int = 0
+    with_real_node: bool = True
+    node: real_node.RealNode | None = None
+
+    @property
+    def address(self) -> str:
+        return real_node.NODE_IP if self.with_real_node else "127.0.0.1"
 
     @property
     def kubeconfig(self) -> Path:
@@ -133,7 +172,19 @@ class LocalCluster:
     def start(self, timeout: float = 120) -> None:
         started = time.monotonic()
         self.workdir.mkdir(parents=True, exist_ok=True)
-        pki = write_pki(self.workdir / "pki")
+        if self.with_real_node:
+            clean_stale_node()
+            images = build_images(self.bins)
+            NODE_STATE.parent.mkdir(parents=True, exist_ok=True)
+            self.node = real_node.RealNode(self.workdir, self.bins, images, state_file=NODE_STATE)
+            try:
+                self.node.create_network()
+            except BaseException:
+                self.node.stop()
+                raise
+        pki = write_pki(self.workdir / "pki", real_node.NODE_NAME if self.with_real_node else "",
+                        real_node.NODE_IP if self.with_real_node else "")
+        self.pki = pki
         etcd_port, peer_port = free_port(), free_port()
         self.apiserver_port = free_port()
         self._write_kubeconfig(pki)
@@ -153,7 +204,8 @@ class LocalCluster:
             ], logs / "etcd.log"),
             Component("kube-apiserver", [
                 str(k8s / "kube-apiserver"), f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-                "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={self.apiserver_port}",
+                f"--bind-address={self.address}", f"--advertise-address={self.address}",
+                f"--secure-port={self.apiserver_port}",
                 f"--tls-cert-file={pki['apiserver.crt']}", f"--tls-private-key-file={pki['apiserver.key']}",
                 f"--client-ca-file={pki['ca.crt']}",
                 f"--service-account-key-file={pki['sa.pub']}",
@@ -164,6 +216,10 @@ class LocalCluster:
                 "--enable-admission-plugins=NodeRestriction", "--allow-privileged=false",
                 f"--audit-policy-file={w / 'audit-policy.yaml'}", f"--audit-log-path={self.audit_log}",
                 "--audit-log-maxsize=100", "--profiling=false", "--v=1",
+                # `kubectl logs/exec` reach the kubelet at the node's InternalIP, as admin.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={pki['apiserver-kubelet-client.crt']}",
+                f"--kubelet-client-key={pki['apiserver-kubelet-client.key']}",
             ], logs / "kube-apiserver.log"),
             Component("kube-controller-manager", [
                 str(k8s / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig}",
@@ -211,6 +267,12 @@ class LocalCluster:
         self._wait(lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False,
                                         timeout=5).returncode == 0,
                    timeout, "the default ServiceAccount", self.components)
+        if self.node is not None:
+            kubeconfigs = {role: self._write_kubeconfig(self.pki, role) for role in ("kubelet", "kube-proxy", "coredns")}
+            self.node.start(kubeconfigs, self.pki, self.server, self._wait_node, self.kubectl, timeout)
+
+    def _wait_node(self, check: Any, timeout: float, what: str, watched: list[Any]) -> None:
+        self._wait(check, timeout, what, [*self.components, *watched])
 
     def _wait(self, check: Any, timeout: float, what: str, watched: list[Component]) -> None:
         deadline = time.monotonic() + timeout
@@ -242,28 +304,46 @@ class LocalCluster:
             }))
         return "\n---\n".join(docs)
 
-    def _write_kubeconfig(self, pki: dict[str, Path]) -> None:
-        self.kubeconfig.write_text(json.dumps({
+    @property
+    def server(self) -> str:
+        return f"https://{self.address}:{self.apiserver_port}"
+
+    def _write_kubeconfig(self, pki: dict[str, Path], role: str = "admin") -> Path:
+        path = self.kubeconfig if role == "admin" else self.workdir / f"{role}.kubeconfig"
+        path.write_text(json.dumps({
             "apiVersion": "v1", "kind": "Config", "current-context": "spillway-local",
             "clusters": [{"name": "spillway-local", "cluster": {
-                "server": f"https://127.0.0.1:{self.apiserver_port}", "certificate-authority": str(pki["ca.crt"])}}],
-            "users": [{"name": "admin", "user": {"client-certificate": str(pki["admin.crt"]),
-                                                 "client-key": str(pki["admin.key"])}}],
-            "contexts": [{"name": "spillway-local", "context": {"cluster": "spillway-local", "user": "admin"}}],
+                "server": self.server, "certificate-authority": str(pki["ca.crt"])}}],
+            "users": [{"name": role, "user": {"client-certificate": str(pki[f"{role}.crt"]),
+                                              "client-key": str(pki[f"{role}.key"])}}],
+            "contexts": [{"name": "spillway-local", "context": {"cluster": "spillway-local", "user": role}}],
         }, indent=2))
-        self.kubeconfig.chmod(0o600)
+        path.chmod(0o600)
+        return path
 
     def stop(self) -> None:
+        """The real node first (drained while the API server still answers), then the control
+        plane. Safe after a partial start."""
+        if self.node is not None:
+            api_up = any(c.name == "kube-apiserver" and c.alive() for c in self.components)
+            self.node.stop(self.kubectl if api_up else None)
+        elif self.with_real_node and NODE_STATE.exists():
+            state = json.loads(NODE_STATE.read_text())
+            if state.get("workdir") == str(self.workdir):  # this cluster's node, from its state file
+                real_node.teardown(state, self.kubectl if self.kubeconfig.exists() and "k8s" in self.bins else None)
+                NODE_STATE.unlink(missing_ok=True)
         for component in reversed(self.components):
             component.stop()
 
     def state(self) -> dict[str, Any]:
-        return {"workdir": str(self.workdir), "kubeconfig": str(self.kubeconfig),
+        return {"workdir": str(self.workdir), "kubeconfig": str(self.kubeconfig), "k8s_bin": str(self.bins["k8s"]),
+                "real_node": self.with_real_node,
                 "components": [{"name": c.name, "pid": c.pid, "binary": c.argv[0]} for c in self.components]}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> LocalCluster:
-        cluster = cls(workdir=Path(state["workdir"]), bins={})
+        cluster = cls(workdir=Path(state["workdir"]), bins={"k8s": Path(state["k8s_bin"])} if "k8s_bin" in state else {},
+                      with_real_node=state.get("real_node", False))
         cluster.components = [Component(c["name"], [c["binary"]], Path("/dev/null"), c["pid"])
                               for c in state["components"]]
         return cluster

@@ -1,5 +1,7 @@
-"""Certificates and keys for the local control plane: a CA, the API server's serving cert, an
-admin client cert (system:masters) and the service-account signing key pair."""
+"""Certificates and keys for the local test bed: a CA, the API server's serving cert, an admin
+client cert (system:masters), the service-account signing key pair, and the client identities of
+the real node's parts: its kubelet (system:node:<name>), kube-proxy, CoreDNS, and the API
+server's own client cert for reaching the kubelet (logs, exec)."""
 
 from __future__ import annotations
 
@@ -32,8 +34,18 @@ def _name(common: str, org: str | None = None) -> x509.Name:
     return x509.Name(parts)
 
 
-def write_pki(directory: Path) -> dict[str, Path]:
-    """Writes every file the control plane needs; returns their paths by role."""
+# name in the returned paths -> (common name, organization) of a client certificate
+CLIENTS = {
+    "admin": ("admin", "system:masters"),
+    "kube-proxy": ("system:kube-proxy", None),  # bound to system:node-proxier by bootstrap RBAC
+    "coredns": ("system:spillway-coredns", None),  # its ClusterRole comes with the node
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),
+}
+
+
+def write_pki(directory: Path, node_name: str = "", node_ip: str = "") -> dict[str, Path]:
+    """Writes every file the test bed needs; returns their paths by role. With a node IP the
+    API server's certificate also names it, so pods reach it through the `kubernetes` Service."""
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     ca_key = _key()
@@ -65,19 +77,25 @@ def write_pki(directory: Path) -> dict[str, Path]:
         x509.DNSName("localhost"), x509.DNSName("kubernetes"), x509.DNSName("kubernetes.default"),
         x509.DNSName("kubernetes.default.svc"), x509.DNSName("kubernetes.default.svc.cluster.local"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("10.96.0.1")),
+        *([x509.IPAddress(ipaddress.ip_address(node_ip))] if node_ip else []),
     ])
-    admin, admin_key = issue("admin", "system:masters", ExtendedKeyUsageOID.CLIENT_AUTH)
+    clients = dict(CLIENTS)
+    if node_name:
+        clients["kubelet"] = (f"system:node:{node_name}", "system:nodes")  # the Node authorizer's identity
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
-    paths = {name: directory / name for name in (
-        "ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "admin.crt", "admin.key", "sa.key", "sa.pub")}
+    paths = {name: directory / name for name in ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "sa.key",
+                                                 "sa.pub")}
     pem = serialization.Encoding.PEM
     paths["ca.crt"].write_bytes(ca_cert.public_bytes(pem))
     _write_key(paths["ca.key"], ca_key)
     paths["apiserver.crt"].write_bytes(serving.public_bytes(pem))
     _write_key(paths["apiserver.key"], serving_key)
-    paths["admin.crt"].write_bytes(admin.public_bytes(pem))
-    _write_key(paths["admin.key"], admin_key)
+    for role, (common, org) in clients.items():
+        cert, key = issue(common, org, ExtendedKeyUsageOID.CLIENT_AUTH)
+        paths[f"{role}.crt"], paths[f"{role}.key"] = directory / f"{role}.crt", directory / f"{role}.key"
+        paths[f"{role}.crt"].write_bytes(cert.public_bytes(pem))
+        _write_key(paths[f"{role}.key"], key)
     _write_key(paths["sa.key"], sa_key)
     paths["sa.pub"].write_bytes(sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
     return paths

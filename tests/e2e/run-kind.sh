@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The integration suite on a kind cluster, where a Docker engine exists (not on machines
 # without one: there the local control plane of tests/cluster runs the same suite).
-#   tests/e2e/run-kind.sh            create the cluster if needed, build and load the image, test
+#   tests/e2e/run-kind.sh            create the cluster if needed, build and load the images, test
 #   KEEP_CLUSTER=1 tests/e2e/run-kind.sh   leave the cluster up afterwards
+# The images are the test bed's own (tests/cluster/images.sh: pause, the Debian base, the
+# operator from the Dockerfile, built with mmdebstrap and buildah), so both beds run the same
+# bits; one worker is labelled and tainted as the suite's "real node".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CLUSTER=${KIND_CLUSTER:-spillway-e2e}
-IMAGE=${SPILLWAY_IMAGE:-spillway:e2e}
-for tool in docker kind kubectl; do
+for tool in docker kind kubectl buildah mmdebstrap go; do
   command -v "$tool" >/dev/null || { echo "run-kind.sh needs $tool on PATH" >&2; exit 2; }
 done
 docker info >/dev/null 2>&1 || { echo "run-kind.sh needs a running Docker engine" >&2; exit 2; }
@@ -23,9 +25,14 @@ cleanup() {
 trap cleanup EXIT
 kind get kubeconfig --name "$CLUSTER" > "$workdir/kubeconfig"
 
-docker build -t "$IMAGE" .
-kind load docker-image "$IMAGE" --name "$CLUSTER"
+bash tests/cluster/build.sh >/dev/null  # helm, kubectl and the pause binary
+while IFS='=' read -r _ archive; do
+  kind load image-archive "$archive" --name "$CLUSTER"
+done < <(bash tests/cluster/images.sh)
+node=$(kubectl --kubeconfig "$workdir/kubeconfig" get nodes -l '!node-role.kubernetes.io/control-plane' -o name | head -1)
+kubectl --kubeconfig "$workdir/kubeconfig" label "$node" spillway.io/real-node=true --overwrite
+kubectl --kubeconfig "$workdir/kubeconfig" taint "$node" spillway.io/real-node=true:NoSchedule --overwrite
 
 make venv
-export SPILLWAY_KUBECONFIG="$workdir/kubeconfig" SPILLWAY_IMAGE="$IMAGE" SPILLWAY_IMAGE_PULL_POLICY=Never
+export SPILLWAY_KUBECONFIG="$workdir/kubeconfig"
 .venv/bin/python -m pytest -m integration tests/integration -v

@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.cluster.localcluster import build
+
 INSTALLER = Path(__file__).with_name("install-components.sh")
 
 
@@ -115,25 +117,63 @@ class DrivenExporter:
         self.server.server_close()
 
 
-class Prometheus:
-    """Debian's Prometheus on a free loopback port, scraping the given targets every second."""
+# Pods that ask to be scraped, the way a cluster's Prometheus finds them: the
+# `prometheus.io/scrape|port|path` annotations, and `namespace`, `pod`, `node` and the pod's
+# labels from discovery (as the Prometheus community chart's `kubernetes-pods` job does).
+KUBERNETES_PODS_JOB = """
+  - job_name: kubernetes-pods
+    kubernetes_sd_configs:
+      - role: pod
+        kubeconfig_file: {kubeconfig}
+    relabel_configs:
+      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
+        action: keep
+        regex: "true"
+      - source_labels: [__meta_kubernetes_pod_phase]
+        action: keep
+        regex: Running
+      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_path]
+        action: replace
+        target_label: __metrics_path__
+        regex: (.+)
+      - source_labels: [__meta_kubernetes_pod_ip, __meta_kubernetes_pod_annotation_prometheus_io_port]
+        action: replace
+        regex: (.+);(\\d+)
+        replacement: $1:$2
+        target_label: __address__
+      - action: labelmap
+        regex: __meta_kubernetes_pod_label_(.+)
+      - source_labels: [__meta_kubernetes_namespace]
+        target_label: namespace
+      - source_labels: [__meta_kubernetes_pod_name]
+        target_label: pod
+      - source_labels: [__meta_kubernetes_pod_node_name]
+        target_label: node
+"""
 
-    def __init__(self, targets: list[str], labels: dict[str, str], workdir: Path) -> None:
-        self.binary = ensure_installed("prometheus")
+
+class Prometheus:
+    """Debian's Prometheus on a free loopback port, scraping every second: the given static
+    targets (with fixed labels), or with `kubeconfig` the pods of that cluster by discovery."""
+
+    def __init__(self, targets: list[str], labels: dict[str, str], workdir: Path,
+                 kubeconfig: str | None = None, binary: str | None = None) -> None:
+        self.binary = binary or ensure_installed("prometheus")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         config = workdir / "prometheus.yml"
-        quoted = ", ".join(f'"{t}"' for t in targets)
-        label_lines = "".join(f"\n          {k}: \"{v}\"" for k, v in labels.items())
-        config.write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            "scrape_configs:\n"
-            "  - job_name: app\n"
-            "    static_configs:\n"
-            f"      - targets: [{quoted}]\n"
-            f"        labels:{label_lines}\n"
-        )
+        text = "global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n"
+        if targets:
+            quoted = ", ".join(f'"{t}"' for t in targets)
+            label_lines = "".join(f"\n          {k}: \"{v}\"" for k, v in labels.items())
+            text += ("  - job_name: app\n"
+                     "    static_configs:\n"
+                     f"      - targets: [{quoted}]\n"
+                     f"        labels:{label_lines}\n")
+        if kubeconfig:
+            text += KUBERNETES_PODS_JOB.format(kubeconfig=kubeconfig)
+        config.write_text(text)
         self.process = TrackedProcess([
             self.binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
@@ -150,6 +190,19 @@ class Prometheus:
 
     def stop(self) -> None:
         self.process.stop()
+
+
+@contextmanager
+def prometheus_discovering(kubeconfig: str) -> Iterator[Prometheus]:
+    """Prometheus that finds and scrapes the cluster's annotated pods. Built from the Go module
+    (tests/cluster/build.sh): Debian's package leaves Kubernetes discovery out."""
+    with tempfile.TemporaryDirectory(prefix="spillway-prom-") as tmp:
+        prom = Prometheus([], {}, Path(tmp), kubeconfig=kubeconfig, binary=str(build()["prometheus"] / "prometheus"))
+        prom.start()
+        try:
+            yield prom
+        finally:
+            prom.stop()
 
 
 @contextmanager

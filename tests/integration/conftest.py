@@ -1,8 +1,10 @@
-"""The `kube` fixture: a real cluster for the whole session.
+"""The `kube` fixture: a real cluster for the whole session, and `real_node`: where real pods run.
 
-By default it builds (once) and starts the local control plane of tests/cluster. With
-SPILLWAY_KUBECONFIG set it uses that cluster instead (kind, or `make cluster-up`), with the
-kubectl and helm on PATH when the local builds are absent.
+By default it builds (once) and starts the local cluster of tests/cluster: the control plane,
+kwok's fake nodes and one real node. With SPILLWAY_KUBECONFIG set it uses that cluster instead
+(kind, or `make cluster-up`), with the kubectl and helm on PATH when the local builds are absent;
+there the real node is the node labelled `spillway.io/real-node=true` (tests/e2e/run-kind.sh
+labels one and loads the test bed's images into it).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.cluster import node as real_node_parts
 from tests.cluster.localcluster import LocalCluster, build
 
 
@@ -27,6 +30,7 @@ class Kube:
     kubectl_path: str
     helm: str
     audit_log: Path | None  # only the local control plane keeps one
+    pki: dict[str, Path] | None = None  # only the local control plane's
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -53,11 +57,42 @@ def kube() -> Iterator[Kube]:
         yield Kube(kubeconfig=existing, kubectl_path=kubectl, helm=helm, audit_log=None)
         return
     workdir = Path(tempfile.mkdtemp(prefix="spillway-cluster-"))
+    chains_before = real_node_parts.host_chains()
     cluster = LocalCluster(workdir=workdir)
     cluster.start()
     try:
         yield Kube(kubeconfig=str(cluster.kubeconfig), kubectl_path=str(cluster.kubectl_path),
-                   helm=str(cluster.bins["helm"] / "helm"), audit_log=cluster.audit_log)
+                   helm=str(cluster.bins["helm"] / "helm"), audit_log=cluster.audit_log, pki=cluster.pki)
     finally:
         cluster.stop()
+        left = real_node_parts.leftovers(workdir, chains_before)
         shutil.rmtree(workdir, ignore_errors=True)
+        assert not left, f"the test bed's teardown left: {left}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The node lifecycle tests start and kill a cluster of their own, and a machine holds one
+    real node at a time: they run before anything starts the session's cluster."""
+    first = [item for item in items if item.get_closest_marker("node_lifecycle")]
+    items[:] = first + [item for item in items if item not in first]
+
+
+@dataclass(frozen=True)
+class RealNode:
+    """Where a test's pods really run, and the local images they run (imagePullPolicy Never)."""
+
+    name: str
+    placement: dict[str, Any]  # nodeSelector + tolerations for a pod spec
+    images: dict[str, str]  # pause, base, operator
+
+    def pod_spec(self, **spec: Any) -> dict[str, Any]:
+        return {**spec, **self.placement}
+
+
+@pytest.fixture(scope="session")
+def real_node(kube: Kube) -> RealNode:
+    found = kube.kubectl("get", "nodes", "-l", f"{real_node_parts.LABEL}=true", "-o", "name", check=False).stdout.split()
+    assert found, (f"no node labelled {real_node_parts.LABEL}=true in this cluster: the local cluster starts one; "
+                   "on kind, tests/e2e/run-kind.sh labels a worker and loads the images")
+    return RealNode(name=found[0].split("/", 1)[1], placement=real_node_parts.node_placement(),
+                    images=dict(real_node_parts.IMAGES))

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the real components the integration tests run on loopback, from Debian's packages:
-# Prometheus, HAProxy, Redis and redis-sentinel. Idempotent: does nothing when all are present.
+# Installs the real components the integration tests run, from Debian's packages: Prometheus,
+# HAProxy, Redis and redis-sentinel on loopback; for the real node runc, the CNI plugins
+# (bridge, host-local, loopback, portmap), iptables and conntrack for kube-proxy; mmdebstrap and
+# buildah for the images. Idempotent: does nothing when all are present.
 # The packages' own services are not started (the tests start their own processes).
 set -euo pipefail
 need=()
@@ -8,6 +10,12 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-sentinel >/dev/null || need+=(redis-sentinel)
+[ -x /usr/sbin/runc ] || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+[ -x /usr/sbin/iptables ] || need+=(iptables)
+[ -x /usr/sbin/conntrack ] || need+=(conntrack)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v buildah >/dev/null || need+=(buildah)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

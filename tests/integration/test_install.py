@@ -15,20 +15,23 @@ import yaml
 
 from tests.integration.components import DrivenExporter, prometheus_scraping, wait_until
 from tests.integration.harness import ROOT, Kubectl, condition, scalable_service
+from tests.integration.test_real_node import client_pod, echo_app, last_report
 
 pytestmark = pytest.mark.integration
 CHART = ROOT / "charts" / "spillway"
 INSTALL = ROOT / "manifests" / "install.yaml"
-IMAGE = os.environ.get("SPILLWAY_IMAGE", "")
 OPERATOR_USER = "system:serviceaccount:spillway-system:spillway"
 
 
-def _image_values() -> list[str]:
-    if not IMAGE:
-        return []  # fake nodes run no containers: the default image never needs to exist
-    repository, _, tag = IMAGE.rpartition(":")
-    return ["--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
-            "--set", f"image.pullPolicy={os.environ.get('SPILLWAY_IMAGE_PULL_POLICY', 'IfNotPresent')}"]
+def _in_cluster_values(node: Any) -> list[str]:
+    """The operator's own image, built from the Dockerfile by the test bed, on the real node."""
+    repository, _, tag = node.images["operator"].rpartition(":")
+    values = ["--set", f"image.repository={repository}", "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never"]
+    for key, value in node.placement["nodeSelector"].items():
+        values += ["--set-string", f"nodeSelector.{key.replace('.', chr(92) + '.')}={value}"]
+    for i, toleration in enumerate(node.placement["tolerations"]):
+        values += ["--set-string", ",".join(f"tolerations[{i}].{k}={v}" for k, v in toleration.items())]
+    return values
 
 
 def helm(kube: Any, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -37,6 +40,25 @@ def helm(kube: Any, *args: str, check: bool = True) -> subprocess.CompletedProce
     if check and result.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)}: {result.stderr}")
     return result
+
+
+def _in_cluster_operator_serves_a_scalable_service(k: Kubectl, node: Any) -> None:
+    ns = k.namespace("incluster")  # enforces the restricted profile
+    k.apply(next(o for o in echo_app(ns, node, 1) if o["kind"] == "ConfigMap"))
+    echo = next(o for o in echo_app(ns, node, 1) if o["kind"] == "Deployment")["spec"]["template"]
+    k.apply({"apiVersion": "spillway.io/v1alpha1", "kind": "ScalableService", "metadata": {"name": "web", "namespace": ns},
+             "spec": {"template": echo, "port": "http", "replicas": {"min": 2, "max": 4}}})
+    k.wait_for("ssvc", "web", ns, lambda s: (condition(s, "Ready") or {}).get("status") == "True"
+               and (s.get("status") or {}).get("readyReplicas") == 2, timeout=150,
+               what="the in-cluster operator's ScalableService Ready with 2 replicas")
+    pods = k.items("pod", ns, "app.kubernetes.io/instance=web")
+    assert {p["spec"]["nodeName"] for p in pods} == {node.name}, "Spillway's replicas run on the real node"
+    k.apply(client_pod(ns, node, "probe", {"URL": "http://web/", "MAX_SECONDS": "3", "INTERVAL": "0.05"}))
+    k.wait_for("pod", "probe", ns, lambda p: p["status"].get("phase") in ("Succeeded", "Failed"), timeout=60)
+    report = last_report(k, ns, "probe")
+    assert report and report["failed"] == 0 and report["ok"] > 10, report
+    assert set(report["pods"]) == {p["metadata"]["name"] for p in pods}, report
+    k.run("delete", "namespace", ns, "--wait=false")
 
 
 def restricted_namespace(k: Kubectl, name: str) -> None:
@@ -55,20 +77,26 @@ def leftovers(k: Kubectl, namespace: str) -> list[str]:
     return found
 
 
-def test_helm_install_upgrade_test_and_uninstall(kube: Any) -> None:
+def test_helm_install_upgrade_test_and_uninstall(kube: Any, real_node: Any) -> None:
+    """The operator runs inside the cluster from its locally built image, on the real node, in a
+    namespace that enforces the restricted profile; it reconciles a ScalableService whose
+    replicas serve real requests, and `helm test` passes for real."""
     k = Kubectl(kube)
     restricted_namespace(k, "spillway-system")
-    helm(kube, "install", "spillway", str(CHART), "-n", "spillway-system", *_image_values(), "--wait",
+    helm(kube, "install", "spillway", str(CHART), "-n", "spillway-system", *_in_cluster_values(real_node), "--wait",
          "--timeout", "3m")
     deployment = k.wait_for("deployment", "spillway", "spillway-system",
                             lambda d: d["status"].get("availableReplicas") == 2, what="2 available operator pods")
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "spillway"
+    assert {p["spec"]["nodeName"] for p in k.items("pod", "spillway-system", "app.kubernetes.io/name=spillway")} \
+        == {real_node.name}
     assert k.get("crd", "scalableservices.spillway.io", "default") is not None
-    if IMAGE:  # a real image runs only where a real kubelet does (kind); fake nodes run no containers
-        assert "Phase:          Succeeded" in helm(kube, "test", "spillway", "-n", "spillway-system").stdout
+    assert "Phase:          Succeeded" in helm(kube, "test", "spillway", "-n", "spillway-system").stdout
 
-    helm(kube, "upgrade", "spillway", str(CHART), "-n", "spillway-system", *_image_values(), "--set", "replicaCount=3",
-         "--set", "resources.requests.cpu=100m", "--wait", "--timeout", "3m")
+    _in_cluster_operator_serves_a_scalable_service(k, real_node)
+
+    helm(kube, "upgrade", "spillway", str(CHART), "-n", "spillway-system", *_in_cluster_values(real_node),
+         "--set", "replicaCount=3", "--set", "resources.requests.cpu=100m", "--wait", "--timeout", "3m")
     deployment = k.wait_for("deployment", "spillway", "spillway-system",
                             lambda d: d["status"].get("availableReplicas") == 3, what="3 available operator pods")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "100m"

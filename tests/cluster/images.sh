@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Builds the test bed's container images without a registry or a Docker engine, as OCI archives
+# under ${SPILLWAY_CACHE:-~/.cache/spillway}/images, for the real node's containerd to import:
+#   localhost/spillway/pause:1         the pods' sandbox, from tests/cluster/images/pause (build.sh)
+#   localhost/spillway/base:bookworm   Debian bookworm (mmdebstrap) with the packages the tests run
+#                                      in pods: python3, haproxy, redis-server, redis-sentinel
+#   localhost/spillway/operator:dev    the repository's Dockerfile, built by buildah on that base
+# Idempotent: an archive is rebuilt only when its inputs changed (a hash of them is in its name).
+# Prints NAME=ARCHIVE lines.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CACHE=${SPILLWAY_CACHE:-$HOME/.cache/spillway}
+OUT=$CACHE/images
+PAUSE_BIN=${PAUSE_BIN:-$CACHE/pause/bin}
+SUITE=bookworm
+PACKAGES=passwd,ca-certificates,python3,python3-venv,haproxy,redis-server,redis-sentinel
+MIRROR=${SPILLWAY_DEBIAN_MIRROR:-http://deb.debian.org}
+mkdir -p "$OUT"
+# buildah keeps its layers in the cache too, never in the system's container storage.
+buildah() { command buildah --root "$CACHE/buildah/root" --runroot "$CACHE/buildah/run" --storage-driver vfs "$@"; }
+
+hash_of() { cat "$@" | sha256sum | cut -c1-12; }
+
+archive() {  # IMAGE ARCHIVE: push a built image as an OCI archive named after the image
+  rm -f "$2.partial"
+  buildah push -q "$1" "oci-archive:$2.partial:$1" >/dev/null
+  mv "$2.partial" "$2"
+}
+
+build_pause() {
+  local image=localhost/spillway/pause:1 sum out
+  sum=$(hash_of "$PAUSE_BIN/pause")
+  out=$OUT/pause-$sum.oci.tar
+  if [ ! -f "$out" ]; then
+    local ctr
+    ctr=$(buildah from scratch)
+    buildah copy -q "$ctr" "$PAUSE_BIN/pause" /pause >/dev/null
+    buildah config --entrypoint '["/pause"]' --user 65535:65535 "$ctr"
+    buildah commit -q --format oci --rm "$ctr" "$image" >/dev/null
+    archive "$image" "$out"
+  fi
+  echo "PAUSE=$out"
+}
+
+build_base() {
+  local image=localhost/spillway/base:$SUITE sum out
+  sum=$(echo "$SUITE $PACKAGES $MIRROR" | sha256sum | cut -c1-12)
+  out=$OUT/base-$sum.oci.tar
+  if [ ! -f "$out" ]; then
+    echo "building $image (mmdebstrap)" >&2
+    local rootfs=$OUT/base-$sum.rootfs.tar ctr
+    mmdebstrap --quiet --variant=minbase --include="$PACKAGES" \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+      --dpkgopt='path-exclude=/usr/share/locale/*' \
+      "$SUITE" "$rootfs" "deb $MIRROR/debian $SUITE main" "deb $MIRROR/debian $SUITE-updates main" \
+      "deb $MIRROR/debian-security $SUITE-security main"
+    ctr=$(buildah from scratch)
+    buildah add -q "$ctr" "$rootfs" / >/dev/null
+    buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd '["/bin/bash"]' "$ctr"
+    buildah commit -q --format oci --rm "$ctr" "$image" >/dev/null
+    rm -f "$rootfs"
+    archive "$image" "$out"
+  elif ! buildah inspect "$image" >/dev/null 2>&1; then
+    buildah pull -q "oci-archive:$out" >/dev/null  # the operator image builds FROM it
+  fi
+  echo "BASE=$out"
+}
+
+build_operator() {
+  local image=localhost/spillway/operator:dev sum out base_out=$1
+  sum=$(cd "$ROOT" && { echo "$base_out"; cat Dockerfile .dockerignore pyproject.toml README.md;
+                         find operator -type f -not -path '*/__pycache__/*' | LC_ALL=C sort | xargs cat; } \
+        | sha256sum | cut -c1-12)
+  out=$OUT/operator-$sum.oci.tar
+  if [ ! -f "$out" ]; then
+    echo "building $image (buildah, Dockerfile)" >&2
+    # The build's pip reaches PyPI through this machine's network, which may re-sign TLS with a
+    # CA only the host trusts: the host's bundle is mounted for the RUN steps, never copied in.
+    buildah build -q --isolation chroot --network host --layers=false \
+      -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
+      --build-arg BASE=localhost/spillway/base:$SUITE -f "$ROOT/Dockerfile" -t "$image" "$ROOT" >/dev/null
+    archive "$image" "$out"
+  fi
+  echo "OPERATOR=$out"
+}
+
+for tool in buildah mmdebstrap; do
+  command -v $tool >/dev/null || { echo "images.sh needs $tool (tests/integration/install-components.sh)" >&2; exit 2; }
+done
+build_pause
+base_line=$(build_base)
+echo "$base_line"
+build_operator "${base_line#BASE=}"
+# Only the newest archive of each image is kept.
+for name in pause base operator; do
+  ls -t "$OUT/$name"-*.oci.tar 2>/dev/null | tail -n +2 | xargs -r rm -f
+done
