@@ -269,7 +269,9 @@ class LocalCluster:
                    timeout, "the default ServiceAccount", self.components)
         if self.node is not None:
             kubeconfigs = {role: self._write_kubeconfig(self.pki, role) for role in ("kubelet", "kube-proxy", "coredns")}
+            node_started = time.monotonic()
             self.node.start(kubeconfigs, self.pki, self.server, self._wait_node, self.kubectl, timeout)
+            self.node_startup_seconds = time.monotonic() - node_started
 
     def _wait_node(self, check: Any, timeout: float, what: str, watched: list[Any]) -> None:
         self._wait(check, timeout, what, [*self.components, *watched])
