@@ -105,3 +105,14 @@ def test_install_manifest_is_fresh(tmp_path: Path) -> None:
                    env={"PATH": "/usr/bin:/bin", "HELM": helm(), "HOME": str(Path.home()), "OUT": str(fresh)})
     assert fresh.read_text() == (ROOT / "manifests" / "install.yaml").read_text(), (
         "manifests/install.yaml is stale: run charts/spillway/render-install.sh")
+
+
+def test_the_test_beds_helm_behaves_like_the_released_binary() -> None:
+    """helm assumes a Kubernetes version for `helm template` without a cluster; a plain `go install`
+    leaves it at v1.20, where our chart's `kubeVersion: >=1.30` fails. build.sh stamps it as helm's
+    own release build does."""
+    version = subprocess.run([helm(), "version", "--template", "{{.Version}}"], capture_output=True, text=True,
+                             check=True).stdout
+    assert version == "v3.22.0"
+    rendered = subprocess.run([helm(), "template", "spillway", str(CHART)], capture_output=True, text=True)
+    assert rendered.returncode == 0, rendered.stderr
