@@ -26,9 +26,12 @@ trap cleanup EXIT
 kind get kubeconfig --name "$CLUSTER" > "$workdir/kubeconfig"
 
 bash tests/cluster/build.sh >/dev/null  # helm, kubectl and the pause binary
+# mmdebstrap and buildah build as root; the archives they leave are world-readable.
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 while IFS='=' read -r _ archive; do
   kind load image-archive "$archive" --name "$CLUSTER"
-done < <(bash tests/cluster/images.sh)
+done < <($SUDO env SPILLWAY_CACHE="${SPILLWAY_CACHE:-$HOME/.cache/spillway}" bash tests/cluster/images.sh)
 node=$(kubectl --kubeconfig "$workdir/kubeconfig" get nodes -l '!node-role.kubernetes.io/control-plane' -o name | head -1)
 kubectl --kubeconfig "$workdir/kubeconfig" label "$node" spillway.io/real-node=true --overwrite
 kubectl --kubeconfig "$workdir/kubeconfig" taint "$node" spillway.io/real-node=true:NoSchedule --overwrite

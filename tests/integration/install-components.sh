@@ -10,11 +10,15 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-sentinel >/dev/null || need+=(redis-sentinel)
-[ -x /usr/sbin/runc ] || need+=(runc)
-[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
-[ -x /usr/sbin/iptables ] || need+=(iptables)
-[ -x /usr/sbin/conntrack ] || need+=(conntrack)
+# SPILLWAY_NODE_PARTS=0 (tests/e2e on kind, whose nodes bring their own) skips the node's parts.
+if [ "${SPILLWAY_NODE_PARTS:-1}" = 1 ]; then
+  [ -x /usr/sbin/runc ] || need+=(runc)
+  [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+  [ -x /usr/sbin/iptables ] || need+=(iptables)
+  [ -x /usr/sbin/conntrack ] || need+=(conntrack)
+fi
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 command -v buildah >/dev/null || need+=(buildah)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
