@@ -2,36 +2,79 @@
 
 Children are compared semantically and written only when they differ, so a reconcile of an
 unchanged resource performs no write. The live object carries more than Spillway set
-(defaults, other managers' fields, status); only what the desired object states is compared.
+(defaults, other managers' fields, status); only what the desired object states is compared,
+and in the form the API server stores it: quantities are normalised (`cpu: 1` is stored as
+`"1"`, `0.5` as `"500m"`, `1024Mi` as `"1Gi"`) and empty lists, maps and nulls are dropped, so a
+template written either way is never re-applied every interval.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 _SERVER_OWNED_METADATA = {"resourceVersion", "uid", "generation", "creationTimestamp", "managedFields"}
+# Maps whose values are resource quantities (container resources, pod overhead, volume sizes).
+_QUANTITY_MAPS = {"requests", "limits", "overhead", "capacity"}
+_QUANTITY_FIELDS = {"sizeLimit", "storage"}
+# https://github.com/kubernetes/apimachinery/blob/master/pkg/api/resource/quantity.go (suffixes)
+_SUFFIXES = {"": 1, "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10**3, "M": 10**6,
+             "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30,
+             "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]{0,2})$")
 
 
-def covers(live: Any, desired: Any) -> bool:
+def quantity(value: Any) -> Decimal | None:
+    """A Kubernetes quantity as a number, or None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return Decimal(str(value))
+    if not isinstance(value, str):
+        return None
+    match = _QUANTITY.match(value.strip())
+    if match is None or match.group(2) not in _SUFFIXES:
+        return None
+    number, suffix = match.groups()
+    if suffix and "e" in number.lower():
+        return None
+    try:
+        return Decimal(number) * Decimal(_SUFFIXES[suffix])
+    except InvalidOperation:
+        return None
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == [] or value == {}
+
+
+def covers(live: Any, desired: Any, key: str = "", parent: str = "") -> bool:
     """True when every field set in `desired` has the same value in `live`."""
     if isinstance(desired, dict):
         if not isinstance(live, dict):
-            return False
+            return _empty(desired) and live is None
         return all(
-            key in live and covers(live[key], value)
-            for key, value in desired.items()
-            if key not in _SERVER_OWNED_METADATA
+            covers(live[name], value, name, key) if name in live else _empty(value)
+            for name, value in desired.items()
+            if name not in _SERVER_OWNED_METADATA
         )
     if isinstance(desired, list):
+        if live is None:
+            return desired == []
         return (
             isinstance(live, list)
             and len(live) == len(desired)
-            and all(covers(a, b) for a, b in zip(live, desired, strict=True))
+            and all(covers(a, b, key, parent) for a, b in zip(live, desired, strict=True))
         )
     if isinstance(desired, bool) or isinstance(live, bool):
         return live is desired
+    if parent in _QUANTITY_MAPS or key in _QUANTITY_FIELDS:
+        wanted, found = quantity(desired), quantity(live)
+        if wanted is not None and found is not None:
+            return wanted == found
     if isinstance(desired, (int, float)) and isinstance(live, (int, float)):
         return float(live) == float(desired)
     return bool(live == desired)
