@@ -131,18 +131,27 @@ class Targets(SpecModel):
 
 
 class ScalingRules(SpecModel):
-    """How fast to move in one direction (the HPA's behavior semantics)."""
+    """How fast to move in one direction (the HPA's behavior semantics, HPAScalingRules)."""
 
     stabilization_window: Duration = Field(timedelta(0), description=(
         "Recommendations over this window are considered; the most conservative wins."))
     max_step_percent: int | None = Field(None, ge=1, le=10000, description=(
-        "At most this percent of current replicas per period; unset means no percent limit."))
+        "At most this percent of the replicas at the start of percentPeriod may be added or removed "
+        "within it; unset means no percent limit."))
     max_step_pods: int | None = Field(None, ge=1, le=10000, description=(
-        "At most this many pods per period; unset means no pod limit."))
-    period: Duration = Field(timedelta(seconds=15), description="Length of the period the step limits apply to.")
+        "At most this many pods may be added or removed within podsPeriod; unset means no pod limit."))
+    period: Duration = Field(timedelta(seconds=15), description=(
+        "Length of the period the step limits apply to, unless podsPeriod or percentPeriod say otherwise."))
     select_policy: Literal["Max", "Min", "Disabled"] = Field("Max", description=(
         "Which step limit applies when both are set: the one allowing the larger (Max) or the "
         "smaller (Min) change; Disabled forbids moving in this direction."))
+    tolerance: float | None = Field(None, ge=0, lt=1, description=(
+        "Tolerance for this direction (as the HPA's behavior.scaleUp/scaleDown.tolerance): a signal "
+        "whose ratio to its target lies within it proposes the current count. Unset: behavior.tolerance."))
+    pods_period: Duration | None = Field(None, description=(
+        "Period of the maxStepPods limit (the HPA's periodSeconds of a Pods policy). Unset: period."))
+    percent_period: Duration | None = Field(None, description=(
+        "Period of the maxStepPercent limit (the HPA's periodSeconds of a Percent policy). Unset: period."))
 
 
 def _scale_up() -> ScalingRules:
@@ -156,7 +165,9 @@ def _scale_down() -> ScalingRules:
 
 class Behavior(SpecModel):
     tolerance: float = Field(0.1, ge=0, lt=1, description=(
-        "Changes smaller than this share of current replicas are ignored."))
+        "A signal whose ratio to its target (at the current count) lies within [1 - tolerance, "
+        "1 + tolerance] proposes the current count, as the HPA's tolerance; scaleUp.tolerance and "
+        "scaleDown.tolerance override it per direction."))
     scale_up: ScalingRules = Field(default_factory=_scale_up, description="Limits on scaling out.")
     scale_down: ScalingRules = Field(default_factory=_scale_down, description="Limits on scaling in.")
     panic: bool = Field(True, description=(

@@ -17,6 +17,10 @@ ConditionType = Literal[
     "BalancerReady", "SessionStoreReady", "HeadroomReady",
 ]
 
+# Cap of status.recommendations and status.scaleEvents (maxItems in the CRD); the scaling engine
+# bounds its history to it, whatever the windows and the interval.
+HISTORY_MAX_ITEMS = 512
+
 
 class Condition(SpecModel):
     type: str = Field(max_length=316, description="Condition type, e.g. Ready.")
@@ -45,7 +49,8 @@ class Signals(SpecModel):
 
 class Recommendation(SpecModel):
     time: str = Field(description="When the recommendation was made (RFC 3339).")
-    replicas: int = Field(description="Replicas recommended before behavior limits.")
+    replicas: int = Field(description=(
+        "Replicas recommended (after tolerance, within min..max), before the windows and step limits."))
 
 
 class ScaleEvent(SpecModel):
@@ -73,9 +78,9 @@ class ScalableServiceStatus(SpecModel):
     last_scale_time: str | None = Field(None, description="When the replica count last changed (RFC 3339).")
     last_decision: Decision | None = Field(None, description="The last scaling decision and why.")
     signals: Signals | None = Field(None, description="Signals read at the last interval.")
-    recommendations: list[Recommendation] = Field(default_factory=list, max_length=512, description=(
+    recommendations: list[Recommendation] = Field(default_factory=list, max_length=HISTORY_MAX_ITEMS, description=(
         "Recent recommendations, kept for the stabilization windows across operator restarts."))
-    scale_events: list[ScaleEvent] = Field(default_factory=list, max_length=512, description=(
+    scale_events: list[ScaleEvent] = Field(default_factory=list, max_length=HISTORY_MAX_ITEMS, description=(
         "Recent changes of the replica count, kept for the step limits across operator restarts."))
     metrics_failures: int = Field(0, ge=0, description="Consecutive intervals whose signals could not be read.")
     balancer: BalancerStatus | None = Field(None, description="The balancer in effect.")

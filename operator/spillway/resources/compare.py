@@ -21,9 +21,11 @@ _SERVER_OWNED_METADATA = {"resourceVersion", "uid", "generation", "creationTimes
 _QUANTITY_MAPS = {"requests", "limits", "overhead", "capacity"}
 _QUANTITY_FIELDS = {"sizeLimit", "storage"}
 # https://github.com/kubernetes/apimachinery/blob/master/pkg/api/resource/quantity.go (suffixes)
-_SUFFIXES = {"": 1, "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10**3, "M": 10**6,
-             "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30,
-             "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_SUFFIXES: dict[str, Decimal] = {
+    "": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": Decimal(10**3),
+    "M": Decimal(10**6), "G": Decimal(10**9), "T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18),
+    "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40), "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60)}
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]{0,2})$")
 
 
@@ -42,7 +44,7 @@ def quantity(value: Any) -> Decimal | None:
     if suffix and "e" in number.lower():
         return None
     try:
-        return Decimal(number) * Decimal(_SUFFIXES[suffix])
+        return Decimal(number) * _SUFFIXES[suffix]
     except InvalidOperation:
         return None
 

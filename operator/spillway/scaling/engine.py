@@ -1,11 +1,15 @@
 """One scaling decision: signals in, a replica count and its reason out. Pure and
 deterministic: the same spec, signals, count, state and clock give the same Decision.
 
-Order: proposals (largest wins) -> bounds -> tolerance -> stabilization windows -> step
-limits, except in panic, when a queue the current replicas can never drain within
-capacity.timeout takes the proposal at once (within max). Missing data never lowers the count:
-with some signals missing, proposals may raise it but not lower it; with none readable, Hold
-keeps it and Fallback raises it to fallbackReplicas after `after` failed intervals.
+Order, as the HPA's (horizontal.go, reconcileAutoscaler and normalizeDesiredReplicasWithBehaviors):
+a first sight seeds the history with the current count; each signal proposes a count, held at the
+current one when its ratio to its target is within tolerance; the largest proposal wins and is
+clamped to [min, max]; that recommendation is recorded; the stabilization windows and the step
+limits shape it. Spillway's own additions: NaN, infinite or negative readings are missing signals;
+in panic, when a queue the current replicas can never drain within capacity.timeout builds up,
+the proposal is taken at once (within max). Missing data never lowers the count below
+min(current, max): with some signals missing, proposals may raise it but not lower it; with none
+readable, Hold keeps it and Fallback raises it to fallbackReplicas after `after` failed intervals.
 """
 
 from __future__ import annotations
@@ -16,9 +20,18 @@ from typing import Literal
 
 from spillway.api.spec import ScalableServiceSpec
 from spillway.api.units import format_duration
-from spillway.scaling.behavior import EngineState, limit_steps, stabilize, within_tolerance
+from spillway.scaling.behavior import EngineState, limit_steps, stabilize, tolerances, tolerate
 from spillway.scaling.bounds import clamp
-from spillway.scaling.proposals import Proposal, Signals, panic_threshold, propose
+from spillway.scaling.history import utc
+from spillway.scaling.proposals import (
+    SIGNAL_NAMES,
+    Proposal,
+    Proposed,
+    Signals,
+    normalized,
+    panic_threshold,
+    propose,
+)
 
 
 @dataclass(frozen=True)
@@ -31,76 +44,95 @@ class Decision:
     limited: str | None
     metrics_available: bool
     state: EngineState
+    # Why the latency objective cannot be met by any count (it is at or below the service time),
+    # with the numbers; None when it can. The loop reports it as ScalingLimited/ObjectiveUnreachable.
+    objective_unreachable: str | None = None
 
 
 def decide(spec: ScalableServiceSpec, signals: Signals, current: int, state: EngineState, now: datetime) -> Decision:
+    now = utc(now)
     behavior = spec.scaling.behavior
     bounds = spec.replicas
-    state = state.pruned(behavior, now)
-    proposals = tuple(propose(spec, signals))
+    signals = normalized(signals)
     available = not signals.missing
-
+    state = state.seeded(clamp(current, bounds), now)
+    proposed = propose(spec, signals, current)
+    within = tolerances(behavior)
+    proposals = tuple(tolerate(p, current, within) for p in proposed.proposals)
     if not proposals:
-        return _without_signals(spec, signals, current, state, now)
+        return _without_proposals(spec, signals, current, state, now, proposed)
 
     best = max(proposals, key=lambda p: p.replicas)
     raw = clamp(best.replicas, bounds)
     notes: list[str] = []
     limited = None
+    if best.held_by_tolerance and best.ratio is not None:
+        notes.append(f"ratio {best.ratio:.3g} within tolerance {within} of {current}")
     if best.replicas > bounds.max:
-        limited, notes = "AtMax", [f"at max {bounds.max}"]
+        limited, notes = "AtMax", [*notes, f"at max {bounds.max}"]
     elif best.replicas < bounds.min:
-        limited, notes = "AtMin", [f"at min {bounds.min}"]
+        limited, notes = "AtMin", [*notes, f"at min {bounds.min}"]
 
-    state = replace(state, metrics_failures=0, recommendations=(*state.recommendations, (now, raw)))
+    history = state.recommendations
+    # horizontal.go stores prenormalizedDesiredReplicas: the recommendation after tolerance.
+    state = replace(state.recorded(now, raw), metrics_failures=0)
     signal, reason = best.signal, best.reason
 
     queue = signals.queue_depth
     if behavior.panic and queue is not None and raw > current and queue > panic_threshold(spec, signals, current):
         final = raw
         signal = "panic"
-        reason = f"panic: {reason}; {current} replicas cannot drain the queue within {format_duration(spec.capacity.timeout)}"
+        timeout = format_duration(spec.capacity.timeout)
+        reason = f"panic: {reason}; {current} replicas cannot drain the queue within {timeout}"
     else:
-        target = raw
-        if within_tolerance(raw, current, behavior.tolerance) and raw != current:
-            target = current
-            notes.append(f"within tolerance {behavior.tolerance:g} of {current}")
-        held = stabilize(target, current, state.recommendations[:-1], behavior, now)
+        held = stabilize(raw, current, history, behavior, now)
         stepped = limit_steps(held.replicas, current, state.scale_events, behavior, now)
         final = clamp(stepped.replicas, bounds)
         notes += held.notes + stepped.notes
         if stepped.notes:
             limited = "StepLimit"
-        elif held.notes and limited is None:
+        elif held.notes:
             limited = "Stabilizing"
 
-    if not available and final < current:
-        notes.append(f"{', '.join(sorted(signals.missing))} missing: not scaling down")
-        final = current
+    floor = clamp(current, bounds)
+    if not available and final < floor:
+        below = "scaling down" if floor == current else f"scaling below max {floor}"
+        notes.append(f"{', '.join(sorted(signals.missing))} missing: not {below}")
+        final = floor
     if notes:
         reason = f"{reason} ({'; '.join(notes)})"
-    return _decision(final, signal, reason, current, proposals, limited, available, state, now)
+    return _decision(spec, final, signal, reason, current, proposals, limited, available, state, now,
+                     proposed.objective_unreachable)
 
 
-def _without_signals(spec: ScalableServiceSpec, signals: Signals, current: int, state: EngineState,
-                     now: datetime) -> Decision:
+def _without_proposals(spec: ScalableServiceSpec, signals: Signals, current: int, state: EngineState,
+                       now: datetime, proposed: Proposed) -> Decision:
+    hold = clamp(current, spec.replicas)
+    if not signals.missing and any(getattr(signals, name) is not None for name in SIGNAL_NAMES):
+        # Every configured signal was read, yet none proposes (the latency model abstained):
+        # nothing argues for a change, and nothing failed.
+        why = "; ".join(proposed.abstained) or "no signal read proposes a count"
+        return _decision(spec, hold, "hold", f"{why}: holding {hold}", current, (), None, True,
+                         replace(state, metrics_failures=0), now, proposed.objective_unreachable)
     policy = spec.scaling.on_metrics_unavailable
     failures = state.metrics_failures + 1
     state = replace(state, metrics_failures=failures)
     missing = ", ".join(sorted(signals.missing)) or "no signal is configured"
-    hold = clamp(current, spec.replicas)
     if policy.action == "Fallback" and policy.fallback_replicas is not None and failures >= policy.after:
         target = max(hold, policy.fallback_replicas)
         reason = f"signals unavailable for {failures} intervals ({missing}): fallback to {target}"
-        return _decision(target, "fallback", reason, current, (), None, False, state, now)
+        return _decision(spec, target, "fallback", reason, current, (), None, False, state, now,
+                         proposed.objective_unreachable)
     reason = f"signals unavailable ({missing}): holding {hold}"
-    return _decision(hold, "hold", reason, current, (), None, False, state, now)
+    return _decision(spec, hold, "hold", reason, current, (), None, False, state, now, proposed.objective_unreachable)
 
 
-def _decision(final: int, signal: str, reason: str, current: int, proposals: tuple[Proposal, ...],
-              limited: str | None, available: bool, state: EngineState, now: datetime) -> Decision:
+def _decision(spec: ScalableServiceSpec, final: int, signal: str, reason: str, current: int,
+              proposals: tuple[Proposal, ...], limited: str | None, available: bool, state: EngineState,
+              now: datetime, unreachable: str | None) -> Decision:
     direction: Literal["up", "down", "none"] = "up" if final > current else "down" if final < current else "none"
     if final != current:
-        state = replace(state, scale_events=(*state.scale_events, (now, final - current)), last_scale_time=now)
+        state = state.changed(now, final - current)
     return Decision(replicas=final, signal=signal, reason=reason, direction=direction, proposals=proposals,
-                    limited=limited, metrics_available=available, state=state)
+                    limited=limited, metrics_available=available, state=state.bounded(spec.scaling.behavior, now),
+                    objective_unreachable=unreachable)

@@ -1,35 +1,80 @@
 """Signals, and the replica count each signal proposes. Pure: no I/O.
 
+A signal value that is NaN, infinite or negative is no reading at all: `normalized` turns it
+into a missing signal before any arithmetic, so it can never lower the count nor crash a ceil.
+
 Service time S, which the latency model needs, is estimated from Little's law on the busy
 workers: in-flight requests = λ · S, so S = in_flight / λ. It is a mean over every request in
 the window, so one slow outlier cannot swing it, and it does not include waiting, which the
-model adds itself. Without in-flight data, the observed latency at quantile q stands in: for an
-exponential service time the q-quantile is −ln(1 − q)·S, so S ≈ latency / −ln(1 − q); it
-includes any waiting, so it errs on the side of more replicas. Either way S is clamped to
-[1 ms, capacity.timeout].
+model adds itself. Without in-flight data, the observed latency stands in: a quantile q of an
+exponential service time is −ln(1 − q)·S, so S ≈ latency / −ln(1 − q); a mean response time is
+S plus the mean wait, so S ≈ latency. Both include any waiting, so they err on the side of more
+replicas. Either way S is clamped to [1 ms, capacity.timeout]. With fewer than
+`MIN_REQUESTS` requests in the rate's window the estimate is not trusted at all (see below), and
+the latency model proposes nothing.
+
+Each proposal also carries its usage ratio at the current count (usage / (target · current)),
+on which the HPA's tolerance is judged (behavior.tolerate). The latency model has no metric
+ratio; proposed / current stands in for it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from spillway.api.spec import ScalableServiceSpec
-from spillway.scaling.queueing import replicas_for_latency
+from spillway.scaling.queueing import replicas_for_latency, replicas_for_mean_latency
 
 MIN_SERVICE_SECONDS = 0.001
+# Below this many requests in the rate's window a mean service time is noise: for exponential
+# times its relative standard error is 1/sqrt(n), already 22% at 20 requests.
+MIN_REQUESTS = 20
+_MOST = 10**9  # a proposal beyond any replicas.max (10000); keeps ceil() of a huge ratio finite
+
+# Signals field -> the signal's name as the loop reports it (status, conditions, `missing`).
+SIGNAL_NAMES = {"queue_depth": "queue_depth", "in_flight": "in_flight", "arrival_rate": "arrival_rate",
+                "latency_seconds": "latency"}
 
 
 @dataclass(frozen=True)
 class Signals:
     """One interval's readings; None means no value. `missing` names the signals that were
-    configured but could not be read (as opposed to not configured at all)."""
+    configured but could not be read (as opposed to not configured at all).
+    `rate_window_seconds` is the window the arrival rate was averaged over (`rate(...[1m])`: 60),
+    which says how many requests the service-time estimate rests on. `latency_kind` says whether
+    the latency is a quantile (at targets.latency.quantile) or a mean (HAProxy reports means)."""
 
     queue_depth: float | None = None
     in_flight: float | None = None
     arrival_rate: float | None = None
     latency_seconds: float | None = None
     missing: frozenset[str] = field(default_factory=frozenset)
+    rate_window_seconds: float = 60.0
+    latency_kind: Literal["quantile", "mean"] = "quantile"
+
+
+def _readable(value: object) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool)
+                             and math.isfinite(value) and value >= 0)
+
+
+def normalized(signals: Signals) -> Signals:
+    """NaN, ±inf and negative values become missing signals; a nonsensical rate window, 60 s."""
+    bad = [name for name in SIGNAL_NAMES if not _readable(getattr(signals, name))]
+    window = signals.rate_window_seconds
+    if not (isinstance(window, int | float) and math.isfinite(window) and window > 0):
+        window = 60.0
+    if not bad and window == signals.rate_window_seconds:
+        return signals
+    def kept(name: str) -> float | None:
+        value: float | None = getattr(signals, name)
+        return None if name in bad else value
+
+    return replace(signals, queue_depth=kept("queue_depth"), in_flight=kept("in_flight"),
+                   arrival_rate=kept("arrival_rate"), latency_seconds=kept("latency_seconds"),
+                   missing=signals.missing | {SIGNAL_NAMES[name] for name in bad}, rate_window_seconds=window)
 
 
 @dataclass(frozen=True)
@@ -57,56 +102,117 @@ class Proposal:
     signal: str
     replicas: int
     reason: str
+    ratio: float | None = None  # usage / (target · current); None without replicas
+    held_by_tolerance: bool = False  # the tolerance replaced its own count by the current one
+
+
+@dataclass(frozen=True)
+class Proposed:
+    """Every proposal the signals allow; why the latency model made none, when it could not."""
+
+    proposals: tuple[Proposal, ...]
+    objective_unreachable: str | None = None
+    abstained: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceTime:
+    seconds: float
+    source: str  # how it was estimated, for messages
+
+
+def _negligible(signals: Signals) -> bool:
+    return signals.arrival_rate is not None and signals.arrival_rate * signals.rate_window_seconds < MIN_REQUESTS
+
+
+def service_time(spec: ScalableServiceSpec, signals: Signals) -> ServiceTime | None:
+    if _negligible(signals):
+        return None
+    latency = spec.scaling.targets.latency
+    if signals.in_flight is not None and signals.arrival_rate:
+        estimate = signals.in_flight / signals.arrival_rate
+        source = f"{signals.in_flight:g} in flight / {signals.arrival_rate:g} req/s"
+    elif signals.latency_seconds is not None and signals.latency_kind == "mean":
+        estimate, source = signals.latency_seconds, f"mean latency {signals.latency_seconds * 1000:.4g}ms"
+    elif signals.latency_seconds is not None and latency is not None:
+        estimate = signals.latency_seconds / -math.log(1 - latency.quantile)
+        source = f"p{latency.quantile * 100:g} latency {signals.latency_seconds * 1000:.4g}ms"
+    else:
+        return None
+    timeout = spec.capacity.timeout.total_seconds()
+    capped = f"{source}, capped at capacity.timeout" if estimate > timeout else source
+    return ServiceTime(min(max(estimate, MIN_SERVICE_SECONDS), timeout), capped)
 
 
 def service_seconds(spec: ScalableServiceSpec, signals: Signals) -> float | None:
-    timeout = spec.capacity.timeout.total_seconds()
-    estimate: float | None = None
-    if signals.in_flight is not None and signals.arrival_rate:
-        estimate = signals.in_flight / signals.arrival_rate
-    elif signals.latency_seconds is not None and spec.scaling.targets.latency is not None:
-        estimate = signals.latency_seconds / -math.log(1 - spec.scaling.targets.latency.quantile)
-    if estimate is None:
-        return None
-    return min(max(estimate, MIN_SERVICE_SECONDS), timeout)
+    found = service_time(spec, signals)
+    return None if found is None else found.seconds
 
 
-def propose(spec: ScalableServiceSpec, signals: Signals) -> list[Proposal]:
-    """Every proposal the available signals allow."""
+def propose(spec: ScalableServiceSpec, signals: Signals, current: int) -> Proposed:
+    """Every proposal the available signals allow, each with its ratio at `current`."""
     targets = spec.scaling.targets
     concurrency = replica_capacity(spec).concurrency
     proposals = []
     if signals.queue_depth is not None:
-        n = math.ceil(signals.queue_depth / targets.queue_per_replica)
-        proposals.append(Proposal("queue", n, f"queue {signals.queue_depth:g} over "
-                                              f"{targets.queue_per_replica:g} per replica -> {n}"))
+        n = _ceil(signals.queue_depth / targets.queue_per_replica)
+        proposals.append(Proposal("queue", n, f"queue {signals.queue_depth:g} over {targets.queue_per_replica:g} "
+                                              f"per replica -> {n}",
+                                  _ratio(signals.queue_depth, targets.queue_per_replica, current)))
     if signals.in_flight is not None:
-        n = math.ceil(signals.in_flight / (concurrency * targets.utilization))
+        per_replica = concurrency * targets.utilization
+        n = _ceil(signals.in_flight / per_replica)
         proposals.append(Proposal("utilization", n, f"{signals.in_flight:g} in flight over {concurrency} x "
-                                                    f"{targets.utilization:g} per replica -> {n}"))
-    latency = _latency_proposal(spec, signals, concurrency)
-    if latency is not None:
-        proposals.append(latency)
-    return proposals
+                                                    f"{targets.utilization:g} per replica -> {n}",
+                                  _ratio(signals.in_flight, per_replica, current)))
+    latency = _latency(spec, signals, concurrency, current)
+    return replace(latency, proposals=(*proposals, *latency.proposals))
 
 
-def _latency_proposal(spec: ScalableServiceSpec, signals: Signals, concurrency: int) -> Proposal | None:
+def _ceil(replicas: float) -> int:
+    return math.ceil(replicas) if replicas < _MOST else _MOST
+
+
+def _ratio(usage: float, per_replica: float, current: int) -> float | None:
+    # replica_calculator.go, GetExternalPerPodMetricReplicas: usage / (target per pod · replicas)
+    return usage / (per_replica * current) if current > 0 else None
+
+
+def _latency(spec: ScalableServiceSpec, signals: Signals, concurrency: int, current: int) -> Proposed:
+    """The latency model's proposal; none when adding replicas cannot help (the objective is at or
+    below the service time, which only the code can shorten) or when traffic is too thin to
+    estimate a service time."""
     target = spec.scaling.targets.latency
-    if target is None or signals.arrival_rate is None:
-        return None
-    service = service_seconds(spec, signals)
+    rate = signals.arrival_rate
+    if target is None or rate is None:
+        return Proposed(())
+    if _negligible(signals):
+        requests = rate * signals.rate_window_seconds
+        return Proposed((), abstained=(f"latency model: {rate:.4g} req/s is {requests:.3g} requests per "
+                                       f"{signals.rate_window_seconds:g}s window, too few (under {MIN_REQUESTS}) "
+                                       f"to estimate a service time",))
+    service = service_time(spec, signals)
     if service is None:
-        return None
+        return Proposed(())
     objective = target.objective.total_seconds()
+    if objective <= service.seconds:
+        unreachable = (f"latency objective {objective * 1000:g}ms is at or below the service time "
+                       f"{service.seconds * 1000:.4g}ms ({service.source}): more replicas cannot shorten it, "
+                       f"so the latency model proposes nothing")
+        return Proposed((), objective_unreachable=unreachable, abstained=(unreachable,))
     most = spec.replicas.max
-    n = replicas_for_latency(signals.arrival_rate, service, concurrency, objective,
-                             target.quantile, most)
-    what = (f"latency model: {signals.arrival_rate:.4g} req/s at {service * 1000:.0f}ms each, "
-            f"p{target.quantile * 100:g} under {objective * 1000:g}ms")
-    if n is None:
-        why = "the objective is below the service time" if objective <= service else f"not even {most} replicas do"
-        return Proposal("latency", most + 1, f"{what}: {why}")
-    return Proposal("latency", n, f"{what} -> {n}")
+    if signals.latency_kind == "mean":
+        n = replicas_for_mean_latency(rate, service.seconds, concurrency, objective, most)
+        aim = f"mean under {objective * 1000:g}ms"
+    else:
+        n = replicas_for_latency(rate, service.seconds, concurrency, objective, target.quantile, most)
+        aim = f"p{target.quantile * 100:g} under {objective * 1000:g}ms"
+    what = f"latency model: {rate:.4g} req/s at {service.seconds * 1000:.0f}ms each, {aim}"
+    if n is None:  # more replicas would help, but max forbids them: ask for more than max
+        n, what = most + 1, f"{what}: not even {most} replicas do"
+    else:
+        what = f"{what} -> {n}"
+    return Proposed((Proposal("latency", n, what, n / current if current > 0 else None),))
 
 
 def panic_threshold(spec: ScalableServiceSpec, signals: Signals, current: int) -> float:

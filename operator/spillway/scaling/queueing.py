@@ -6,7 +6,10 @@ M/M/k queue the probability that a request waits is Erlang C, C(k, a), and the w
 exponential beyond that: P(W > t) = C(k, a) · exp(−(k − a) · t / S). A response is the wait
 plus the service; we give the service its mean S and ask the wait to fit in the rest of the
 objective: P(W > objective − S) ≤ 1 − quantile. That sees saturation coming: as a nears k,
-C climbs to 1 long before the mean latency bends.
+C climbs to 1 long before the mean latency bends. When the latency signal is a mean response time
+(HAProxy reports means), the objective is read as a mean too: the smallest n whose mean response
+S + C(k, a)·S/(k − a) fits in it. Either way an objective at or below S is out of reach of any
+replica count: only a faster service can meet it.
 
 Erlang C comes from Erlang B by the stable recursion B(k) = a·B(k−1) / (k + a·B(k−1)),
 C = k·B / (k − a·(1 − B)). For large loads the recursion starts near the knee, at
@@ -18,7 +21,7 @@ decision for 40 replicas of 200 workers to about a thousand steps. Pure: no I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 _EXACT_BELOW = 64.0  # loads under this start the recursion at k = 0, exactly
 
@@ -68,25 +71,56 @@ def wait_tail(servers: int, load: float, service_seconds: float, wait_seconds: f
     return erlang_c(servers, load) * math.exp(-(servers - load) * wait_seconds / service_seconds)
 
 
+def mean_response(servers: int, load: float, service_seconds: float) -> float:
+    """Mean response time of an M/M/k queue: S + C(k, a) · S / (k − a); infinite when unstable."""
+    if load >= servers:
+        return math.inf
+    return service_seconds + erlang_c(servers, load) * service_seconds / (servers - load)
+
+
 def replicas_for_latency(arrival_rate: float, service_seconds: float, concurrency: int,
                          objective_seconds: float, quantile: float, most: int) -> int | None:
     """The smallest n ≤ `most` whose n·concurrency servers keep P(response > objective) within
     1 − quantile; None when even `most` cannot (or the objective is below the service time)."""
     budget = objective_seconds - service_seconds
-    if budget <= 0 or most < 1:
-        return None
+    allowed = 1.0 - quantile
     load = arrival_rate * service_seconds
+
+    def fits(servers: int, waits: float) -> bool:
+        return waits * math.exp(-(servers - load) * budget / service_seconds) <= allowed
+
+    return _smallest(load, budget, concurrency, most, fits)
+
+
+def replicas_for_mean_latency(arrival_rate: float, service_seconds: float, concurrency: int,
+                              objective_seconds: float, most: int) -> int | None:
+    """The smallest n ≤ `most` whose n·concurrency servers keep the mean response time
+    S + C(k, a)·S/(k − a) within the objective, for a latency signal that is a mean (HAProxy's);
+    None when even `most` cannot (or the objective is below the service time)."""
+    budget = objective_seconds - service_seconds
+    load = arrival_rate * service_seconds
+
+    def fits(servers: int, waits: float) -> bool:
+        return waits * service_seconds / (servers - load) <= budget
+
+    return _smallest(load, budget, concurrency, most, fits)
+
+
+def _smallest(load: float, budget: float, concurrency: int, most: int,
+              fits: Callable[[int, float], bool]) -> int | None:
+    """The smallest replica count whose servers keep the load stable and `fits(servers, C)`;
+    the wait only shrinks as servers are added, so the first that fits is the answer."""
+    if budget <= 0 or most < 1 or not math.isfinite(load):
+        return None
     if load <= 0:
         return 1
-    allowed = 1.0 - quantile
     first = max(1, math.floor(load / concurrency) + 1)  # fewer replicas cannot even keep up
     if first > most:
         return None
     for k, b in _erlang_b_steps(load):
         if k % concurrency or k < first * concurrency:
             continue
-        tail = _c_from_b(k, load, b) * math.exp(-(k - load) * budget / service_seconds)
-        if tail <= allowed:
+        if fits(k, _c_from_b(k, load, b)):
             return k // concurrency
         if k >= most * concurrency:
             return None

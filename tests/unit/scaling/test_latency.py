@@ -1,0 +1,102 @@
+"""The latency model never buys useless replicas, and bad signal values never reach the math."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from spillway.scaling.behavior import EngineState
+from spillway.scaling.engine import decide
+from spillway.scaling.proposals import Signals, service_seconds
+from spillway.scaling.queueing import erlang_c
+from tests.unit.scaling.cases import FREE, NOW, free, spec
+
+LATENCY = {"latency": {"quantile": 0.99, "objective": "100ms"}}
+
+
+def test_an_objective_at_or_below_the_service_time_drops_the_latency_proposal_and_says_why() -> None:
+    # 100 in flight at 500 req/s: each request takes 200 ms; no replica count makes it 100 ms.
+    d = decide(free(targets=LATENCY), Signals(in_flight=100, arrival_rate=500), 5, EngineState(), NOW)
+    assert [p.signal for p in d.proposals] == ["utilization"]
+    assert d.replicas == 2, "the latency model no longer asks for max"
+    assert d.objective_unreachable == (
+        "latency objective 100ms is at or below the service time 200ms (100 in flight / 500 req/s): "
+        "more replicas cannot shorten it, so the latency model proposes nothing")
+
+
+def test_the_issues_case_one_request_at_a_hundredth_per_second_never_asks_for_max() -> None:
+    s = free(targets={"latency": {"quantile": 0.95, "objective": "250ms"}})
+    d = decide(s, Signals(in_flight=1, arrival_rate=0.01, queue_depth=0), 10, EngineState(), NOW)
+    assert d.replicas == 2 and d.signal != "latency"
+    assert d.objective_unreachable is None, "too little traffic to judge the objective at all"
+
+
+@pytest.mark.parametrize(("rate", "window", "proposes"), [
+    (0.3, 60.0, False),   # 18 requests in the window: fewer than 20
+    (0.4, 60.0, True),    # 24 requests
+    (0.4, 30.0, False),   # 12 requests in a 30 s window
+    (0.5, 40.0, True),    # exactly 20 requests: enough
+])
+def test_negligible_traffic_makes_no_latency_proposal(rate: float, window: float, proposes: bool) -> None:
+    s = free(targets={"latency": {"quantile": 0.95, "objective": "10s"}})
+    d = decide(s, Signals(in_flight=1, arrival_rate=rate, rate_window_seconds=window), 4, EngineState(), NOW)
+    assert ("latency" in [p.signal for p in d.proposals]) is proposes
+
+
+def test_negligible_traffic_leaves_the_service_time_unknown() -> None:
+    s = spec(scaling={"targets": {"latency": {"quantile": 0.95, "objective": "1s"}}})
+    assert service_seconds(s, Signals(in_flight=1, arrival_rate=0.01)) is None
+    assert service_seconds(s, Signals(latency_seconds=0.3, arrival_rate=0.0)) is None
+
+
+def test_a_mean_latency_signal_is_its_own_service_time_estimate() -> None:
+    s = spec(scaling={"targets": {"latency": {"quantile": 0.95, "objective": "1s"}}})
+    assert service_seconds(s, Signals(latency_seconds=0.3, latency_kind="mean")) == pytest.approx(0.3)
+    assert service_seconds(s, Signals(latency_seconds=0.3)) == pytest.approx(0.3 / -math.log(0.05))
+
+
+def test_a_mean_latency_target_uses_the_mm_c_mean_response_time() -> None:
+    # 10,000 req/s at 100 ms on 100 workers a replica: a = 1000 Erlangs. The smallest n whose mean
+    # response S + C(k, a) S / (k - a) is within 101 ms.
+    s = spec(capacity={"concurrency": 100},
+             scaling={"behavior": FREE, "targets": {"latency": {"quantile": 0.95, "objective": "101ms"}}})
+    signals = Signals(in_flight=1000, arrival_rate=10000, latency_kind="mean")
+    d = decide(s, signals, 10, EngineState(), NOW)
+    n = next(p.replicas for p in d.proposals if p.signal == "latency")
+
+    def mean(k: int) -> float:
+        return math.inf if k <= 1000 else 0.1 + erlang_c(k, 1000.0) * 0.1 / (k - 1000.0)
+
+    assert mean(n * 100) <= 0.101 < mean((n - 1) * 100)
+    assert "mean under 101ms" in next(p.reason for p in d.proposals if p.signal == "latency")
+
+
+def test_the_latency_proposal_is_held_by_tolerance_on_proposed_over_current() -> None:
+    # No metric ratio exists for the model: proposed / current stands in (31 / 30 is within 0.1).
+    behavior: dict[str, Any] = {"tolerance": 0.1, "panic": False,
+                                "scaleUp": {"maxStepPercent": None, "maxStepPods": None}}
+    s = spec(scaling={"behavior": behavior,
+                      "targets": {"utilization": 1.0, "latency": {"quantile": 0.95, "objective": "250ms"}}})
+    d = decide(s, Signals(in_flight=6000, arrival_rate=30000), 30, EngineState(), NOW)
+    assert d.replicas == 30
+    latency = next(p for p in d.proposals if p.signal == "latency")
+    assert latency.ratio == pytest.approx(31 / 30)
+
+
+BAD = [math.nan, math.inf, -math.inf, -1.0]
+NAMES = {"queue_depth": "queue_depth", "in_flight": "in_flight", "arrival_rate": "arrival_rate",
+         "latency_seconds": "latency"}
+
+
+@pytest.mark.parametrize("value", BAD, ids=["nan", "inf", "-inf", "negative"])
+@pytest.mark.parametrize("field", list(NAMES))
+def test_a_non_finite_or_negative_signal_is_missing_never_a_crash(field: str, value: float) -> None:
+    s = free(targets={"latency": {"quantile": 0.95, "objective": "250ms"}})
+    values: dict[str, Any] = {"queue_depth": 0.0, "in_flight": 10.0, "arrival_rate": 100.0, "latency_seconds": 0.1}
+    values[field] = value
+    d = decide(s, Signals(**values), 12, EngineState(), NOW)
+    assert d.replicas == 12, "a missing signal never lowers the count"
+    assert not d.metrics_available
+    assert f"{NAMES[field]} missing: not scaling down" in d.reason
