@@ -273,6 +273,16 @@ class LocalCluster:
             self.node.start(kubeconfigs, self.pki, self.server, self._wait_node, self.kubectl, timeout)
             self.node_startup_seconds = time.monotonic() - node_started
 
+    def restart_apiserver(self, down_seconds: float = 2.0, timeout: float = 60) -> None:
+        """Stops the API server by its PID, waits, starts it with the same flags and waits for
+        /readyz: the fault a rolling control-plane upgrade causes."""
+        apiserver = next(c for c in self.components if c.name == "kube-apiserver")
+        apiserver.stop()
+        time.sleep(down_seconds)
+        apiserver.start()
+        self._wait(lambda: self.kubectl("get", "--raw", "/readyz", check=False, timeout=5).stdout == "ok",
+                   timeout, "kube-apiserver /readyz after its restart", self.components)
+
     def _wait_node(self, check: Any, timeout: float, what: str, watched: list[Any]) -> None:
         self._wait(check, timeout, what, [*self.components, *watched])
 

@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pytest
 
 from tests.cluster import node as real_node_parts
 from tests.cluster.localcluster import LocalCluster, build
+from tests.integration.harness import stop_stale_operators
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Kube:
     helm: str
     audit_log: Path | None  # only the local control plane keeps one
     pki: dict[str, Path] | None = None  # only the local control plane's
+    restart_apiserver: Callable[[], None] | None = None  # only on the local control plane
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -47,6 +49,7 @@ class Kube:
 
 @pytest.fixture(scope="session")
 def kube() -> Iterator[Kube]:
+    stop_stale_operators()  # an interrupted run's `spillway run` processes, by their PID files
     existing = os.environ.get("SPILLWAY_KUBECONFIG")
     if existing:
         kubectl = shutil.which("kubectl")
@@ -62,7 +65,8 @@ def kube() -> Iterator[Kube]:
     cluster.start()
     try:
         yield Kube(kubeconfig=str(cluster.kubeconfig), kubectl_path=str(cluster.kubectl_path),
-                   helm=str(cluster.bins["helm"] / "helm"), audit_log=cluster.audit_log, pki=cluster.pki)
+                   helm=str(cluster.bins["helm"] / "helm"), audit_log=cluster.audit_log, pki=cluster.pki,
+                   restart_apiserver=cluster.restart_apiserver)
     finally:
         cluster.stop()
         left = real_node_parts.leftovers(workdir, chains_before)

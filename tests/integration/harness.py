@@ -1,11 +1,17 @@
-"""The operator, run in process under kopf's KopfRunner against whatever cluster the `kube`
-fixture gives, plus small kubectl helpers the scenarios share."""
+"""The operator, run in process under kopf's KopfRunner or as a `spillway run` process, against
+whatever cluster the `kube` fixture gives, plus small kubectl helpers the scenarios share.
+
+An operator process is stopped by its PID (SIGTERM, then SIGKILL after a grace) and leaves a PID
+file while it runs, so the next session stops one an interrupted run left behind."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +25,84 @@ from tests.integration.components import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "scalableservices.spillway.io.yaml"
+SPILLWAY = str(Path(sys.executable).parent / "spillway")
+PID_DIR = Path(os.environ.get("SPILLWAY_CACHE", Path.home() / ".cache" / "spillway")) / "test-operators"
+
+
+class OperatorProcess:
+    """`spillway run ARGS` in its own session, its output in `log`."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.argv, self.log = [SPILLWAY, "run", *args], log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid_file(self) -> Path:
+        assert self.proc is not None
+        return PID_DIR / f"{self.proc.pid}.json"
+
+    def start(self) -> OperatorProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        PID_DIR.mkdir(parents=True, exist_ok=True)
+        self.pid_file.write_text(json.dumps({"pid": self.proc.pid, "argv": self.argv}))
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a node failure or the OOM killer would."""
+        self._signal(signal.SIGKILL)
+        self._reap(30)
+
+    def stop(self, grace: float = 10) -> None:
+        if self.proc is None:
+            return
+        self._signal(signal.SIGTERM)
+        if not self._reap(grace):
+            self._signal(signal.SIGKILL)
+            self._reap(30)
+
+    def _signal(self, sig: int) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _reap(self, timeout: float) -> bool:
+        assert self.proc is not None
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def stop_stale_operators() -> list[int]:
+    """Stops operator processes an interrupted run left, by the PID files they wrote (a PID is
+    signalled only while it still runs `spillway run`)."""
+    stopped = []
+    for pid_file in PID_DIR.glob("*.json") if PID_DIR.exists() else []:
+        try:
+            recorded = json.loads(pid_file.read_text())
+            argv = Path(f"/proc/{recorded['pid']}/cmdline").read_bytes().decode().split("\0")
+        except (OSError, ValueError, KeyError):
+            pid_file.unlink(missing_ok=True)
+            continue
+        if argv[:2] == recorded["argv"][:2] or (len(argv) > 2 and argv[1:3] == recorded["argv"][:2]):
+            try:
+                os.killpg(recorded["pid"], signal.SIGKILL)
+                stopped.append(recorded["pid"])
+            except ProcessLookupError:
+                pass
+            time.sleep(0.2)
+        pid_file.unlink(missing_ok=True)
+    return stopped
 
 
 @contextmanager

@@ -4,27 +4,20 @@ Without --priority each replica draws a random one, since kopf pauses replicas t
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.components import wait_until
-from tests.integration.harness import CRD, Kubectl, scalable_service
+from tests.integration.harness import CRD, Kubectl, OperatorProcess, scalable_service
 
 pytestmark = pytest.mark.integration
 
 
-def _operator(kube: Any, priority: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [str(Path(sys.executable).parent / "spillway"), "run", "--kubeconfig", kube.kubeconfig,
-             "--peering", "spillway-peers", "--priority", str(priority), "--liveness", "", "--metrics-port", "0"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+def _operator(kube: Any, priority: int, log: Path) -> OperatorProcess:
+    return OperatorProcess(["--kubeconfig", kube.kubeconfig, "--peering", "spillway-peers", "--priority", str(priority),
+                            "--liveness", "", "--metrics-port", "0"], log).start()
 
 
 def _peers(k: Kubectl) -> dict[str, Any]:
@@ -60,5 +53,4 @@ def test_only_the_highest_priority_replica_acts(kube: Any, tmp_path: Path) -> No
     finally:
         for proc in (active, standby):
             if proc is not None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(30)
+                proc.stop()
