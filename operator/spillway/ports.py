@@ -4,7 +4,7 @@ one, tests pass a fake. Keeps the reconcile free of any client library."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class ClusterError(Exception):
@@ -58,3 +58,22 @@ class Reading:
 class SignalSource(Protocol):
     def read(self, url: str, timeout_seconds: float, credentials: Credentials, queries: dict[str, str],
              max_age_seconds: float) -> Reading: ...
+
+
+@dataclass(frozen=True)
+class GroupedQuery:
+    """One signal's query for every service at once (`sum by` the labels that tell services
+    apart), and the labels of this service's row in its answer."""
+
+    query: str
+    row: tuple[tuple[str, str], ...]
+
+
+@runtime_checkable
+class GroupedSignalSource(SignalSource, Protocol):
+    """A source that can answer many services from one query: services sharing a Prometheus, its
+    credentials and a grouped query get one answer, each taking its own row."""
+
+    def read_grouped(self, url: str, timeout_seconds: float, credentials: Credentials,
+                     queries: dict[str, GroupedQuery], max_age_seconds: float,
+                     interval_seconds: float) -> Reading: ...

@@ -1,9 +1,21 @@
 """Instant queries against Prometheus, one per signal, on prometheus-api-client.
 
 Each answer becomes a number or a named reason why there is none: an empty result, NaN, a
-stale sample, several series where one was expected, or a failed query are all *missing*,
-never zero, so that missing data can never scale a service down. Credentials come in as
+stale sample, several series where one was expected, a scalar, string or range-vector result,
+an answer that does not parse, or a failed query are all *missing*, never zero, so that
+missing data can never scale a service down; reading never raises. Credentials come in as
 values already read from Secrets and are never logged.
+
+An instant query's sample carries the evaluation time, not the scrape's: the age check below
+catches a Prometheus answering for another moment (a skewed clock, a caching proxy), not a
+dead exporter. That one is the queries' job (Prometheus' staleness markers empty an instant
+selector from the first failed scrape; a range vector needs `and <instant selector>`).
+
+Services that share a Prometheus, its credentials and a preset are read together: one grouped
+query per signal (`presets.grouped`), asked once however many services' threads want it at
+the same moment and shared for about a second (`SharedAnswers`); each service takes its own row,
+read by the same rules as a one-service answer, so that the load on Prometheus stays flat as
+services are added.
 """
 
 from __future__ import annotations
@@ -11,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -19,24 +32,53 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from spillway import telemetry
-from spillway.ports import Credentials, Reading
+from spillway.metrics.sharing import SharedAnswers
+from spillway.ports import Credentials, GroupedQuery, Reading
 
 
-def interpret(result: list[dict[str, Any]], now: float, max_age_seconds: float) -> float | str:
-    """An instant-query result as one number, or the reason it cannot be one."""
+def interpret(result: Any, now: float, max_age_seconds: float) -> float | str:
+    """An instant-query result (the API's `data.result`) as one number, or the reason it cannot
+    be one. Total: any shape of answer gives one or the other."""
+    if not isinstance(result, list):
+        return f"the answer is not a query result ({_clip(result)})"
     if not result:
         return "the query returned no series"
+    if len(result) == 2 and not isinstance(result[0], dict):  # [time, "text"]: a scalar or a string
+        kind = "a scalar" if _number(result[1]) is not None else "a string"
+        return f"the query returned {kind} ({_clip(result[1])}), not a series; it must be an instant vector"
+    if not all(isinstance(series, dict) for series in result):
+        return f"the answer is not a query result ({_clip(result)})"
+    if any("values" in series for series in result):
+        return "the query returned a range vector; it must be an instant vector (e.g. rate(x[1m]), not x[1m])"
     if len(result) > 1:
         return f"the query returned {len(result)} series; it must aggregate to one (use sum or max)"
-    stamp, text = result[0]["value"]
-    value = float(text)
+    sample = result[0].get("value")
+    if not isinstance(sample, list) or len(sample) != 2:
+        return f"the answer's sample is not [time, value] ({_clip(sample)})"
+    stamp, value = _number(sample[0]), _number(sample[1])
+    if stamp is None or value is None:
+        return f"the answer's sample does not parse ({_clip(sample)})"
     if math.isnan(value) or math.isinf(value):
-        return f"the query returned {text}"
-    if now - float(stamp) > max_age_seconds:
-        return f"the sample is {now - float(stamp):.0f}s old"
+        return f"the query returned {sample[1]}"
+    if now - stamp > max_age_seconds:
+        return f"the sample is {now - stamp:.0f}s old"
     if value < 0:
         return f"the query returned a negative value ({value:g})"
     return value
+
+
+def _number(text: Any) -> float | None:
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        return None
+    try:
+        return float(text)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _clip(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class PrometheusReader:
@@ -50,6 +92,7 @@ class PrometheusReader:
         retry = Retry(total=retries, backoff_factor=backoff_seconds, status_forcelist=(429, 502, 503, 504),
                       allowed_methods=("GET",), raise_on_status=False)
         self.timeout_seconds = timeout_seconds
+        self.retries, self.backoff_seconds = retries, backoff_seconds
         self.clock = clock
         self.client = PrometheusConnect(url=url.rstrip("/"), headers=headers, disable_ssl=creds.insecure_skip_verify,
                                         retry=retry, auth=creds.basic_auth, timeout=timeout_seconds)
@@ -68,19 +111,31 @@ class PrometheusReader:
         return Reading(values=values, missing=missing)
 
     def _query(self, signal: str, query: str, max_age_seconds: float) -> float | str:
-        started = time.perf_counter()
-        try:
-            result = self.client.custom_query(query, params={"timeout": f"{self.timeout_seconds:g}s"},
-                                              timeout=self.timeout_seconds)
-        except (requests.RequestException, PrometheusApiClientException, ValueError, KeyError) as err:
-            telemetry.QUERY_ERRORS.labels(signal=signal).inc()
-            return f"the query failed: {_short(err)}"
-        finally:
-            telemetry.QUERY_SECONDS.labels(signal=signal).observe(time.perf_counter() - started)
-        answer = interpret(result, self.clock(), max_age_seconds)
+        result, failure = self.fetch(signal, query, scope="service")
+        answer = failure if failure is not None else interpret(result, self.clock(), max_age_seconds)
         if isinstance(answer, str):
             telemetry.QUERY_ERRORS.labels(signal=signal).inc()
         return answer
+
+    def fetch(self, signal: str, query: str, scope: str) -> tuple[Any, str | None]:
+        """One instant query's `data.result`, or why there is none. Never raises."""
+        started = time.perf_counter()
+        telemetry.QUERIES.labels(signal=signal, scope=scope).inc()
+        try:
+            return self.client.custom_query(query, params={"timeout": f"{self.timeout_seconds:g}s"},
+                                            timeout=self.timeout_seconds), None
+        # ValueError: a body that is not JSON; KeyError, TypeError, IndexError: JSON without
+        # `data.result` where the client looks for it.
+        except (requests.RequestException, PrometheusApiClientException, ValueError, KeyError, TypeError,
+                IndexError) as err:
+            return None, f"the query failed: {_short(err)}"
+        finally:
+            telemetry.QUERY_SECONDS.labels(signal=signal).observe(time.perf_counter() - started)
+
+    @property
+    def longest_seconds(self) -> float:
+        """The longest a fetch can take: every attempt timing out, plus the backoffs."""
+        return float(self.timeout_seconds * (self.retries + 1) + self.backoff_seconds * 2.0 ** self.retries)
 
 
 def _short(err: Exception) -> str:
@@ -88,16 +143,91 @@ def _short(err: Exception) -> str:
     return text[:300]
 
 
-class PrometheusSignals:
-    """`spillway.ports.SignalSource` over Prometheus: one reader per endpoint and credentials."""
+@dataclass(frozen=True)
+class Grouped:
+    """A grouped query's answer with its series indexed by the values of the row labels, or why
+    it has none for anyone: a failed query (`failure`), or an answer that is no list of instant
+    series (`rows` None: `interpret` names its shape for every service)."""
 
-    def __init__(self) -> None:
-        self.readers: dict[tuple[str, float, int], PrometheusReader] = {}
+    result: Any
+    rows: dict[tuple[str, ...], list[dict[str, Any]]] | None
+    failure: str | None = None
+
+    @classmethod
+    def of(cls, result: Any, failure: str | None, labels: tuple[str, ...]) -> Grouped:
+        if failure is not None:
+            return cls(None, None, failure)
+        if not isinstance(result, list) or not all(isinstance(s, dict) and "values" not in s for s in result):
+            return cls(result, None)
+        rows: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for series in result:
+            metric = series.get("metric")
+            names = metric if isinstance(metric, dict) else {}
+            rows.setdefault(tuple(str(names.get(label, "")) for label in labels), []).append(series)
+        return cls(result, rows)
+
+    def answer(self, values: tuple[str, ...], now: float, max_age_seconds: float) -> float | str:
+        """One service's reading: its row as a one-service query would have answered (no row:
+        no series), read by the same rules."""
+        if self.failure is not None:
+            return self.failure
+        if self.rows is None:
+            return interpret(self.result, now, max_age_seconds)
+        return interpret(self.rows.get(values, []), now, max_age_seconds)
+
+
+# Grouped answers are shared for at most this long (and at most a quarter of the asker's interval,
+# so a service reading every 2 s never acts on a reading 1 s old); at any count of services each
+# grouped query then runs about once a second per Prometheus, credentials and quantile.
+SHARE_SECONDS = 1.0
+
+
+class PrometheusSignals:
+    """`spillway.ports.GroupedSignalSource` over Prometheus: one reader per endpoint and
+    credentials, and one shared answer per grouped query."""
+
+    def __init__(self, share_seconds: float = SHARE_SECONDS) -> None:
+        self.share_seconds = share_seconds
+        self.readers: dict[tuple[str, float, Credentials], PrometheusReader] = {}
+        self.grouped: SharedAnswers[Grouped] = SharedAnswers(keep_seconds=share_seconds)
 
     def read(self, url: str, timeout_seconds: float, credentials: Credentials, queries: dict[str, str],
              max_age_seconds: float) -> Reading:
-        key = (url, timeout_seconds, hash((credentials.bearer_token, credentials.basic_auth, credentials.ca_file,
-                                           credentials.insecure_skip_verify)))
-        if key not in self.readers:
-            self.readers[key] = PrometheusReader(url, timeout_seconds, credentials)
-        return self.readers[key].read(queries, max_age_seconds)
+        return self._reader(url, timeout_seconds, credentials).read(queries, max_age_seconds)
+
+    def read_grouped(self, url: str, timeout_seconds: float, credentials: Credentials,
+                     queries: dict[str, GroupedQuery], max_age_seconds: float,
+                     interval_seconds: float) -> Reading:
+        reader = self._reader(url, timeout_seconds, credentials)
+        fresh_seconds = min(self.share_seconds, interval_seconds / 4)
+        values: dict[str, float] = {}
+        missing: dict[str, str] = {}
+        for signal, grouped in queries.items():
+            labels = tuple(label for label, _ in grouped.row)
+
+            def fetch(signal: str = signal, query: str = grouped.query, labels: tuple[str, ...] = labels) -> Grouped:
+                return Grouped.of(*reader.fetch(signal, query, scope="grouped"), labels)
+
+            # Credentials are compared by value and print as <redacted>: the key holds no secret in a repr.
+            key = (url, credentials, grouped.query)
+            try:
+                shared, reused = self.grouped.get(key, fetch, fresh_seconds, reader.longest_seconds + 1)
+            except TimeoutError as err:
+                answer: float | str = f"the query failed: {err}"
+            else:
+                if reused:
+                    telemetry.SHARED_READS.labels(signal=signal).inc()
+                answer = shared.answer(tuple(value for _, value in grouped.row), reader.clock(), max_age_seconds)
+            if isinstance(answer, str):
+                telemetry.QUERY_ERRORS.labels(signal=signal).inc()
+                missing[signal] = answer
+            else:
+                values[signal] = answer
+        return Reading(values=values, missing=missing)
+
+    def _reader(self, url: str, timeout_seconds: float, credentials: Credentials) -> PrometheusReader:
+        key = (url, timeout_seconds, credentials)  # by value; prints as <redacted>
+        reader = self.readers.get(key)
+        if reader is None:
+            reader = self.readers.setdefault(key, PrometheusReader(url, timeout_seconds, credentials))
+        return reader

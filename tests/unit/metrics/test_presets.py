@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from spillway.api.spec import Queries
-from spillway.metrics.presets import PRESETS, SIGNALS, escape, render
+from spillway.metrics.presets import PRESETS, SIGNALS, escape, latency_kind, render
 
 
 def test_escape_keeps_a_value_inside_its_string() -> None:
@@ -15,10 +15,49 @@ def test_every_preset_defines_every_signal(source: str) -> None:
     assert set(PRESETS[source]) == set(SIGNALS)  # type: ignore[index]
 
 
-def test_haproxy_preset_names_the_backend_and_namespace() -> None:
-    queries = render("HAProxy", Queries(), namespace="shop", service="checkout", deployments=["checkout"],
-                     quantile=0.95)
-    assert queries["queue_depth"] == 'sum(haproxy_backend_current_queue{namespace="shop", proxy="checkout"})'
+HAPROXY_SERIES = '{namespace="shop", app_kubernetes_io_instance="checkout", proxy="checkout"}'
+
+
+def _haproxy() -> dict[str, str]:
+    return render("HAProxy", Queries(), namespace="shop", service="checkout", deployments=["checkout"], quantile=0.95)
+
+
+def test_haproxy_series_are_found_by_the_scrapes_namespace_and_instance_label_and_the_backend() -> None:
+    # The exporter labels only `proxy`: pod discovery adds `namespace` and the pod's labels.
+    for query in _haproxy().values():
+        assert query.count("haproxy_") == query.count(HAPROXY_SERIES), query
+
+
+def test_haproxy_queue_counts_the_backend_queue_and_the_servers_queues() -> None:
+    # With hash-type consistent or cookie persistence requests wait per server.
+    assert _haproxy()["queue_depth"] == (f"sum(haproxy_backend_current_queue{HAPROXY_SERIES})"
+                                         f" + sum(haproxy_server_current_queue{HAPROXY_SERIES})")
+
+
+def test_haproxy_in_flight_is_what_the_servers_serve_not_the_backends_sessions() -> None:
+    # backend_current_sessions also counts the queued requests.
+    assert _haproxy()["in_flight"] == f"sum(haproxy_server_current_sessions{HAPROXY_SERIES})"
+    assert "backend_current_sessions" not in "".join(_haproxy().values())
+
+
+def test_haproxy_arrival_rate_ends_with_its_target() -> None:
+    # A range vector outlives a dead target by its window; the instant counter does not.
+    counter = f"haproxy_backend_http_requests_total{HAPROXY_SERIES}"
+    assert _haproxy()["arrival_rate"] == f"sum(rate({counter}[1m]) and {counter})"
+
+
+def test_haproxy_latency_is_total_time_only_while_requests_arrive() -> None:
+    moved = f"(increase(haproxy_backend_http_requests_total{HAPROXY_SERIES}[1m]) > 0)"
+    total = f"haproxy_backend_total_time_average_seconds{HAPROXY_SERIES}"
+    assert _haproxy()["latency"] == f"sum({total} * {moved}) / sum({moved} and {total})"
+    assert "response_time" not in _haproxy()["latency"]  # server time only, without the queue
+
+
+@pytest.mark.parametrize(("source", "kind"), [
+    ("HAProxy", "mean"), ("SpringBoot", "quantile"), ("Istio", "quantile"), ("Custom", "quantile"),
+])
+def test_each_preset_says_whether_its_latency_is_a_quantile_or_a_mean(source: str, kind: str) -> None:
+    assert latency_kind(source) == kind  # type: ignore[arg-type]
 
 
 def test_selector_matches_pods_of_every_deployment_by_name() -> None:
@@ -44,3 +83,4 @@ def test_a_hostile_name_cannot_break_out_of_its_matcher() -> None:
     queries = render("HAProxy", Queries(), namespace='x"}) or vector(1) #', service="s", deployments=["s"],
                      quantile=0.5)
     assert 'namespace="x\\"}) or vector(1) #"' in queries["queue_depth"]
+    assert queries["queue_depth"].count('"x\\"}) or vector(1) #"') == 2

@@ -26,6 +26,13 @@ from spillway.ports import Credentials
 NOW = 1_800_000_000.0
 
 
+class Raw:
+    """A response body sent as is, whatever it holds."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+
 class Script:
     def __init__(self) -> None:
         self.answers: dict[str, list[tuple[int, Any, float]]] = {}  # query -> [(status, result, delay)]
@@ -40,7 +47,11 @@ def make_handler(script: Script) -> type[BaseHTTPRequestHandler]:
             queue = script.answers[query]
             status, result, delay = queue.pop(0) if len(queue) > 1 else queue[0]
             time.sleep(delay)
-            body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}}).encode()
+            if isinstance(result, Raw):
+                body = result.body
+            else:
+                body = json.dumps({"status": "success", "data": {"resultType": _type_of(result),
+                                                                  "result": result}}).encode()
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -53,6 +64,12 @@ def make_handler(script: Script) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _type_of(result: Any) -> str:
+    if result and not isinstance(result[0], dict):
+        return "scalar"
+    return "matrix" if result and "values" in result[0] else "vector"
 
 
 @pytest.fixture
@@ -83,6 +100,45 @@ def sample(value: str, at: float = NOW) -> list[dict[str, Any]]:
 def test_interpret_turns_every_odd_answer_into_a_missing_signal(result: list[dict[str, Any]],
                                                                  expected: float | str) -> None:
     assert interpret(result, NOW, max_age_seconds=30) == expected
+
+
+MATRIX = [{"metric": {"proxy": "web"}, "values": [[NOW - 1, "1"], [NOW, "2"]]}]
+
+
+@pytest.mark.parametrize(("result", "expected"), [
+    (MATRIX, "the query returned a range vector; it must be an instant vector (e.g. rate(x[1m]), not x[1m])"),
+    ([NOW, "4"], "the query returned a scalar ('4'), not a series; it must be an instant vector"),
+    ([NOW, "up"], "the query returned a string ('up'), not a series; it must be an instant vector"),
+    (sample("many"), "the answer's sample does not parse ([1800000000.0, 'many'])"),
+    ([{"metric": {}, "value": ["soon", "1"]}], "the answer's sample does not parse (['soon', '1'])"),
+    ([{"metric": {}, "value": [NOW, True]}], "the answer's sample does not parse ([1800000000.0, True])"),
+    ([{"metric": {}}], "the answer's sample is not [time, value] (None)"),
+    ([{"metric": {}, "value": [NOW]}], "the answer's sample is not [time, value] ([1800000000.0])"),
+    (None, "the answer is not a query result (None)"),
+    ({"resultType": "vector"}, "the answer is not a query result ({'resultType': 'vector'})"),
+    ([1, 2, 3], "the answer is not a query result ([1, 2, 3])"),
+])
+def test_interpret_turns_any_other_shape_into_a_missing_signal(result: Any, expected: str) -> None:
+    assert interpret(result, NOW, max_age_seconds=30) == expected
+
+
+@pytest.mark.parametrize(("answer", "reason"), [
+    (MATRIX, "the query returned a range vector"),
+    ([NOW, "4"], "the query returned a scalar"),
+    ([NOW, "text"], "the query returned a string"),
+    (Raw(b"<html>proxy error</html>"), "the query failed"),
+    (Raw(b'{"status": "success", "data": null}'), "the query failed"),
+    (Raw(b'{"status": "error", "errorType": "bad_data"}'), "the query failed"),
+    (Raw(b'{"status": "success", "data": {"resultType": "vector", "result": null}}'),
+     "the answer is not a query result"),
+])
+def test_an_odd_answer_from_the_server_is_missing_and_never_raises(server: tuple[str, Script], answer: Any,
+                                                                   reason: str) -> None:
+    url, script = server
+    script.answers = {"odd": [(200, answer, 0)], "fine": [(200, sample("3"), 0)]}
+    reading = PrometheusReader(url, 2, retries=0, clock=lambda: NOW).read({"latency": "odd", "queue_depth": "fine"}, 30)
+    assert reading.values == {"queue_depth": 3.0}
+    assert reading.missing["latency"].startswith(reason)
 
 
 def test_reads_each_signal_and_names_what_is_missing(server: tuple[str, Script]) -> None:
