@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
 
 from tests.cluster.localcluster import LocalCluster  # noqa: E402
-from tests.integration.components import DrivenExporter, prometheus_scraping, wait_until  # noqa: E402
+from tests.integration.components import (  # noqa: E402
+    DrivenExporter, drive_haproxy, haproxy_scrape_labels, prometheus_scraping, wait_until,
+)
 from tests.integration.harness import CRD, running_operator, scalable_service  # noqa: E402
 
 INTERVAL = 2.0
@@ -58,12 +60,9 @@ def run(cluster: LocalCluster) -> None:
     samples: list[float] = []
     with DrivenExporter() as exporter:
         def queue(value: float) -> None:
-            exporter.set(**{'haproxy_backend_current_queue{proxy="bench"}': value,
-                            'haproxy_backend_current_sessions{proxy="bench"}': 1,
-                            'haproxy_backend_http_requests_total{proxy="bench"}': 1,
-                            'haproxy_backend_response_time_average_seconds{proxy="bench"}': 0.01})
+            drive_haproxy(exporter, "bench", queue=value, served=1, arrivals_per_second=1, total_time_seconds=0.01)
         queue(0)
-        with prometheus_scraping(exporter, {"namespace": "default"}) as prom, \
+        with prometheus_scraping(exporter, haproxy_scrape_labels("default", "bench")) as prom, \
                 running_operator(str(cluster.kubeconfig)):
             import yaml
             ssvc = scalable_service("bench", "default", replicas={"min": LOW, "max": 20}, scaling={

@@ -8,22 +8,26 @@ packages below them.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import threading
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
 
 from spillway import GROUP, KIND, PLURAL, VERSION, telemetry
-from spillway.autoscale import DEFAULT_INTERVAL_SECONDS, autoscale
+from spillway.autoscale import DEFAULT_INTERVAL_SECONDS, Memory, act, observe, report_failure
 from spillway.kube.cluster import KubeCluster, connection, load_api_client
 from spillway.metrics.prometheus import PrometheusSignals
 from spillway.ports import ClusterError
 from spillway.reconcile import reconcile
 
 RETRY_SECONDS = 10
+# How often the scaling loop re-applies the children when nothing moved: drift of a Service or
+# PodDisruptionBudget has no event Spillway watches.
+RESYNC = timedelta(seconds=60)
 log = logging.getLogger(__name__)
 
 
@@ -37,6 +41,8 @@ def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
     # One reconcile or scaling interval at a time per ScalableService: its own events, its
     # children's events and its scaling loop arrive on different kopf workers.
     memo.locks = defaultdict(threading.Lock)
+    memo.scaling_memory = defaultdict(Memory)  # the engine's history per resource, as the HPA keeps it
+    memo.resynced = {}  # when the scaling loop last reconciled each resource
     if getattr(memo, "cluster", None) is None:
         memo.cluster = KubeCluster(load_api_client(getattr(memo, "kubeconfig", None)))
     if getattr(memo, "signals", None) is None:
@@ -81,31 +87,67 @@ def on_child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10, initial_delay=1)
 async def scaling_loop(stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo: kopf.Memo,
-                       **_: Any) -> None:
+                       body: kopf.Body, **_: Any) -> None:
     """Every scaling.interval: read signals, decide, scale; then repair any drift of the children.
 
     Async, so that a thousand ScalableServices do not hold a thousand threads: each interval's
     blocking work borrows a worker thread only while it runs."""
     assert namespace is not None, "ScalableServices are namespaced"
-    while not stopped:
-        interval = await asyncio.to_thread(_scale_once, memo, namespace, name)
-        if interval is None:
-            return
-        await stopped.wait(interval)
-
-
-def _scale_once(memo: kopf.Memo, namespace: str, name: str) -> float | None:
     try:
-        with memo.locks[(namespace, name)]:
+        while not stopped:
+            # kopf keeps `body` current from its watch: reading the spec needs no request.
+            interval = await asyncio.to_thread(_scale_once, memo, namespace, name, copy.deepcopy(dict(body)))
+            if interval is None:
+                return
+            await stopped.wait(interval)
+    finally:
+        memo.scaling_memory.pop((namespace, name), None)
+        memo.resynced.pop((namespace, name), None)
+
+
+def _scale_once(memo: kopf.Memo, namespace: str, name: str, watched: dict[str, Any]) -> float | None:
+    """One interval: signals read without the lock (a slow Prometheus never blocks a reconcile),
+    then decide, scale, report under it, on the resource read afresh. The children are
+    reconciled when the count moved, and otherwise at most once a minute to repair drift of what
+    no event reports (Deployments' own events trigger a reconcile already). Any failure becomes
+    a condition and the loop goes on."""
+    key = (namespace, name)
+    body: dict[str, Any] | None = None
+    try:
+        observation = observe(memo.cluster, memo.signals, watched)
+        with memo.locks[key]:
             body = memo.cluster.get(f"{GROUP}/{VERSION}", KIND, namespace, name)
             if body is None:
                 return None
-            interval = autoscale(memo.cluster, memo.signals, body, datetime.now(UTC)).seconds
-            reconcile(memo.cluster, body, datetime.now(UTC))
-            return interval
+            now = datetime.now(UTC)
+            outcome = act(memo.cluster, body, observation, now, memo.scaling_memory[key])
+            moved = outcome.decision is not None and outcome.decision.direction != "none"
+            last = memo.resynced.get(key)
+            if moved or last is None or now - last >= RESYNC:
+                reconcile(memo.cluster, body, datetime.now(UTC))
+                memo.resynced[key] = now
+        telemetry.INTERVALS.labels(outcome="ok").inc()
+        return outcome.seconds
     except ClusterError as err:
         log.warning("scaling %s/%s: %s", namespace, name, err)
+        telemetry.INTERVALS.labels(outcome="cluster-error").inc()
+        if not err.retryable and body is not None:  # a refusal repeating cannot fix: say it
+            _report_failure(memo, key, body, f"the API server refused: {err}")
+        return float(memo.scaling_memory[key].interval_seconds)  # an API server back soon is used soon
+    except Exception as err:  # noqa: BLE001 - the loop must outlive any one interval
+        log.exception("scaling interval of %s/%s failed", namespace, name)
+        telemetry.INTERVAL_FAILURES.inc()
+        if body is not None:
+            _report_failure(memo, key, body, f"{type(err).__name__}: {err}")
         return DEFAULT_INTERVAL_SECONDS
+
+
+def _report_failure(memo: kopf.Memo, key: tuple[str, str], body: dict[str, Any], error: str) -> None:
+    try:
+        with memo.locks[key]:
+            report_failure(memo.cluster, body, error, datetime.now(UTC))
+    except Exception:  # noqa: BLE001 - reporting is best effort; the log has the error
+        log.warning("could not report the failed scaling interval of %s/%s", *key)
 
 
 def _reconcile(memo: kopf.Memo, namespace: str, name: str, retry: bool = True) -> None:

@@ -23,7 +23,7 @@ import yaml
 
 from tests.cluster import __main__ as cluster_cli
 from tests.cluster.localcluster import LocalCluster, free_port
-from tests.integration.components import Prometheus
+from tests.integration.components import Prometheus, haproxy_scrape_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_STATE = cluster_cli.STATE_DIR / "demo.json"
@@ -95,7 +95,8 @@ def _start_processes(cluster: LocalCluster) -> list[dict[str, object]]:
                   logs / "wave.log")
     workdir = cluster_cli.STATE_DIR / "prometheus"
     workdir.mkdir(parents=True, exist_ok=True)
-    prometheus = Prometheus([f"127.0.0.1:{wave_port}"], {"namespace": "default"}, workdir)
+    # The labels pod discovery gives a balancer pod of the sample: the wave stands in for it.
+    prometheus = Prometheus([f"127.0.0.1:{wave_port}"], haproxy_scrape_labels("default", "demo"), workdir)
     prometheus.start()
     assert prometheus.process.proc is not None
     operator = _spawn([str(Path(sys.executable).parent / "spillway"), "run", "--kubeconfig", str(cluster.kubeconfig),

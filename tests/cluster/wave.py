@@ -41,13 +41,16 @@ def main() -> None:
         def do_GET(self) -> None:  # noqa: N802
             elapsed = time.monotonic() - started
             queue = pinned[0] if pinned[0] is not None else queue_at(elapsed, args.surge)
-            label = f'{{proxy="{args.proxy}"}}'
-            # Every signal of the preset: one that is missing would (rightly) keep Spillway from
-            # ever scaling back in.
-            body = (f"haproxy_backend_current_queue{label} {queue}\n"
-                    f"haproxy_backend_current_sessions{label} {min(queue, 20.0) + 5}\n"
-                    f"haproxy_backend_http_requests_total{label} {int(REQUESTS_PER_SECOND * elapsed)}\n"
-                    f"haproxy_backend_response_time_average_seconds{label} {0.02 + queue / 1000}\n").encode()
+            backend, server = f'{{proxy="{args.proxy}"}}', f'{{proxy="{args.proxy}",server="s1"}}'
+            served = min(queue, 20.0) + 5
+            # Every series the HAProxy preset reads, as a balancer with one server exports them:
+            # one that is missing would (rightly) keep Spillway from ever scaling back in.
+            body = (f"haproxy_backend_current_queue{backend} {queue}\n"
+                    f"haproxy_server_current_queue{server} 0\n"
+                    f"haproxy_backend_current_sessions{backend} {queue + served}\n"
+                    f"haproxy_server_current_sessions{server} {served}\n"
+                    f"haproxy_backend_http_requests_total{backend} {int(REQUESTS_PER_SECOND * elapsed)}\n"
+                    f"haproxy_backend_total_time_average_seconds{backend} {0.02 + queue / 1000}\n").encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.end_headers()

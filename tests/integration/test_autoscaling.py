@@ -1,5 +1,8 @@
 """Scaling from a real Prometheus scraping an exporter whose values the test drives, with the
-operator running against the real control plane."""
+operator running against the real control plane. The exporter stands in for HAProxy on purpose:
+the test needs a scripted wave; it exports every series the HAProxy preset reads, labelled as
+pod discovery labels a balancer pod (tests/integration/test_haproxy_signals.py checks the preset
+against the real HAProxy)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.components import DrivenExporter, prometheus_scraping
+from tests.integration.components import DrivenExporter, drive_haproxy, haproxy_scrape_labels, prometheus_scraping
 from tests.integration.harness import CRD, Kubectl, condition, running_operator, scalable_service
 
 pytestmark = pytest.mark.integration
@@ -25,12 +28,7 @@ def k(kube: Any) -> Kubectl:
 
 
 def _haproxy_series(exporter: DrivenExporter, queue: float) -> None:
-    exporter.set(**{
-        'haproxy_backend_current_queue{proxy="web"}': queue,
-        'haproxy_backend_current_sessions{proxy="web"}': 20,
-        'haproxy_backend_http_requests_total{proxy="web"}': 1000,
-        'haproxy_backend_response_time_average_seconds{proxy="web"}': 0.05,
-    })
+    drive_haproxy(exporter, "web", queue=queue, served=20, arrivals_per_second=40, total_time_seconds=0.05)
 
 
 def _replicas(k: Kubectl, ns: str) -> int:
@@ -44,7 +42,8 @@ def test_scales_out_on_queue_waits_out_the_window_and_holds_without_metrics(k: K
     ns = k.namespace("scale")
     with DrivenExporter() as exporter:
         _haproxy_series(exporter, queue=0)
-        with prometheus_scraping(exporter, {"namespace": ns}) as prom, running_operator(kube.kubeconfig):
+        with prometheus_scraping(exporter, haproxy_scrape_labels(ns, "web")) as prom, \
+                running_operator(kube.kubeconfig):
             k.apply(scalable_service("web", ns, replicas={"min": 2, "max": 10}, scaling={
                 "prometheus": {"url": prom.url, "timeout": "2s"}, "interval": f"{INTERVAL:g}s",
                 "metricsSource": "HAProxy", "targets": {"queuePerReplica": 10},

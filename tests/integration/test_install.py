@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.integration.components import DrivenExporter, prometheus_scraping, wait_until
-from tests.integration.harness import ROOT, Kubectl, condition, scalable_service
+from tests.integration.components import (
+    DrivenExporter, drive_haproxy, haproxy_scrape_labels, prometheus_scraping, wait_until,
+)
+from tests.integration.harness import ROOT, Kubectl, OperatorProcess, condition, scalable_service
 from tests.integration.test_real_node import client_pod, echo_app, last_report
 
 pytestmark = pytest.mark.integration
@@ -158,15 +158,10 @@ def test_operator_runs_full_scenarios_with_only_the_charts_rbac(kube: Any, tmp_p
     k.apply(secret)
     log = tmp_path / "operator.log"
     with DrivenExporter() as exporter:
-        exporter.set(**{'haproxy_backend_current_queue{proxy="shop"}': 45,
-                        'haproxy_backend_current_sessions{proxy="shop"}': 5,
-                        'haproxy_backend_http_requests_total{proxy="shop"}': 10,
-                        'haproxy_backend_response_time_average_seconds{proxy="shop"}': 0.02})
-        with prometheus_scraping(exporter, {"namespace": ns}) as prom, log.open("wb") as out:
-            operator = subprocess.Popen(
-                [str(Path(sys.executable).parent / "spillway"), "run", "--kubeconfig", str(config),
-                 "--peering", "spillway", "--priority", "100", "--liveness", "", "--metrics-port", "0"],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        drive_haproxy(exporter, "shop", queue=45, served=5, arrivals_per_second=10, total_time_seconds=0.02)
+        with prometheus_scraping(exporter, haproxy_scrape_labels(ns, "shop")) as prom:
+            operator = OperatorProcess(["--kubeconfig", str(config), "--peering", "spillway", "--priority", "100",
+                                        "--liveness", "", "--metrics-port", "0"], log).start()
             try:
                 k.apply(scalable_service("shop", ns, replicas={"min": 1, "max": 6}, pools=[
                     {"name": "big", "weight": 2}, {"name": "small", "weight": 1}], scaling={
@@ -183,8 +178,7 @@ def test_operator_runs_full_scenarios_with_only_the_charts_rbac(kube: Any, tmp_p
                 k.run("delete", "ssvc", "shop", "-n", ns, "--wait=true", "--timeout=60s")
                 assert k.get("clusterkopfpeering.kopf.dev", "spillway", "default") is not None
             finally:
-                os.killpg(operator.pid, 15)
-                operator.wait(30)
+                operator.stop()
     if kube.audit_log:  # the local control plane logs every request of the operator's account
         assert _forbidden(kube, since) == []
     output = log.read_text()

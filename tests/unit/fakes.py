@@ -54,6 +54,8 @@ class FakeCluster:
         self.writes.append(("delete", kind, name))
 
     def scale(self, api_version: str, kind: str, namespace: str, name: str, replicas: int) -> None:
+        if "scale" in self.refuse:
+            raise self.refuse["scale"]
         self.objects[self._key(api_version, kind, namespace, name)]["spec"]["replicas"] = replicas
         self.writes.append(("scale", kind, name))
 

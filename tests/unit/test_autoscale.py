@@ -4,8 +4,10 @@ import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from spillway.autoscale import autoscale
-from spillway.ports import Credentials, Reading
+import pytest
+
+from spillway.autoscale import Memory, autoscale
+from spillway.ports import ClusterError, Credentials, Reading
 from spillway.reconcile import reconcile
 from tests.unit.conftest import minimal_spec, resource
 from tests.unit.fakes import FakeCluster
@@ -45,7 +47,7 @@ def test_queue_over_target_scales_the_deployment_and_explains(cluster: FakeClust
     status = body["status"]
     assert status["desiredReplicas"] == 6 and status["signals"]["queueDepth"] == 60.0
     assert status["lastDecision"]["signal"] == "queue"
-    assert status["scaleEvents"] == [{"time": "2026-11-24T12:00:00Z", "change": 4}]
+    assert status["scaleEvents"] == [{"time": "2026-11-24T12:00:00.000000Z", "change": 4}]
     assert _condition(body, "ScalingActive")["status"] == "True"
     assert _condition(body, "MetricsAvailable")["status"] == "True"
     assert any(e[1] == "ScaledUp" and e[2].startswith("2 -> 6 replicas: queue 60") for e in cluster.events)
@@ -126,3 +128,72 @@ def test_restarted_loop_continues_from_status(cluster: FakeCluster) -> None:
     fresh = {**body, "status": dict(body["status"])}
     autoscale(cluster, FakeSignals(Reading({"queue_depth": 100.0})), fresh, NOW + timedelta(seconds=5))
     assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 6
+
+
+def _status_writes(cluster: FakeCluster) -> int:
+    return sum(1 for w in cluster.writes if w[0] == "status")
+
+
+def test_a_steady_reading_is_written_once_then_only_once_a_minute(cluster: FakeCluster) -> None:
+    body = _setup(cluster)
+    memory = Memory()
+    steady = FakeSignals(Reading({"queue_depth": 40.0}))
+    autoscale(cluster, steady, body, NOW, memory)
+    first = _status_writes(cluster)
+    for seconds in range(15, 60, 15):  # three more intervals, nothing visible changes
+        autoscale(cluster, steady, body, NOW + timedelta(seconds=seconds), memory)
+    assert _status_writes(cluster) == first
+    autoscale(cluster, steady, body, NOW + timedelta(seconds=75), memory)
+    assert _status_writes(cluster) == first + 1, "the history is persisted once a minute"
+    assert body["status"]["recommendations"], "what a restart needs is in status"
+
+
+def test_a_visible_change_is_written_at_once(cluster: FakeCluster) -> None:
+    body = _setup(cluster)
+    memory = Memory()
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 50.04})), body, NOW, memory)
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 50.04})), body, NOW + timedelta(seconds=15), memory)
+    before = _status_writes(cluster)
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 50.03})), body, NOW + timedelta(seconds=30), memory)
+    assert _status_writes(cluster) == before, "a change below the displayed precision is not a change"
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 56.0})), body, NOW + timedelta(seconds=45), memory)
+    assert _status_writes(cluster) == before + 1 and body["status"]["signals"]["queueDepth"] == 56.0
+
+
+def test_paused_records_no_history(cluster: FakeCluster) -> None:
+    body = _setup(cluster, paused=True)
+    memory = Memory()
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 150.0})), body, NOW, memory)
+    assert memory.state is None
+    assert "scaleEvents" not in body["status"] and "recommendations" not in body["status"]
+
+
+def test_a_refused_scale_leaves_no_event_and_no_history(cluster: FakeCluster) -> None:
+    body = _setup(cluster)
+    memory = Memory()
+    cluster.refuse["scale"] = ClusterError("the server is shutting down", status=503)
+    with pytest.raises(ClusterError):
+        autoscale(cluster, FakeSignals(Reading({"queue_depth": 60.0})), body, NOW, memory)
+    assert not any(e[1] == "ScaledUp" for e in cluster.events)
+    assert memory.state is None, "a step that did not happen must not spend the step budget"
+    assert body["status"]["desiredReplicas"] == 2, "the record goes back with the failed move"
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 2
+
+
+def test_pools_are_matched_by_name_when_one_deployment_is_missing(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(replicas={"min": 2, "max": 20}, scaling={"prometheus": PROM},
+                                 pools=[{"name": "large", "weight": 3}, {"name": "small", "weight": 1}]))
+    reconcile(cluster, body, NOW)
+    del cluster.objects[("apps/v1", "Deployment", "shop", "checkout-large")]
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 80.0})), body, NOW)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout-small")["spec"]["replicas"] == 2, \
+        "the small pool takes its own share (1 of 4 by weight of 8), never the large pool's"
+
+
+def test_an_unreachable_objective_is_a_scaling_limited_condition(cluster: FakeCluster) -> None:
+    body = _setup(cluster, targets={"latency": {"quantile": 0.95, "objective": "50ms"}})
+    reading = Reading({"queue_depth": 0.0, "in_flight": 20.0, "arrival_rate": 100.0, "latency": 0.3})
+    autoscale(cluster, FakeSignals(reading), body, NOW)
+    limited = _condition(body, "ScalingLimited")
+    assert (limited["status"], limited["reason"]) == ("True", "ObjectiveUnreachable")
+    assert "200ms" in limited["message"] or "0.2" in limited["message"], limited["message"]

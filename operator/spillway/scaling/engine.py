@@ -31,6 +31,7 @@ from spillway.scaling.proposals import (
     normalized,
     panic_threshold,
     propose,
+    without_idle_latency,
 )
 
 
@@ -53,7 +54,7 @@ def decide(spec: ScalableServiceSpec, signals: Signals, current: int, state: Eng
     now = utc(now)
     behavior = spec.scaling.behavior
     bounds = spec.replicas
-    signals = normalized(signals)
+    signals = without_idle_latency(normalized(signals))
     available = not signals.missing
     state = state.seeded(clamp(current, bounds), now)
     proposed = propose(spec, signals, current)

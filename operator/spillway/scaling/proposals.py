@@ -121,8 +121,25 @@ class ServiceTime:
     source: str  # how it was estimated, for messages
 
 
+def displayed(value: float) -> float:
+    """A reading as status and reasons show it: three significant digits, so that noise below
+    that precision changes no word Spillway writes (and so causes no write)."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    return round(value, 2 - int(math.floor(math.log10(abs(value)))))
+
+
 def _negligible(signals: Signals) -> bool:
     return signals.arrival_rate is not None and signals.arrival_rate * signals.rate_window_seconds < MIN_REQUESTS
+
+
+def without_idle_latency(signals: Signals) -> Signals:
+    """A latency that is missing while the arrival rate reads (almost) nothing is not missing
+    data: an idle service has no response time to measure (HAProxy's average goes stale, a
+    histogram quantile is NaN). It must not hold an idle service above its need forever."""
+    if "latency" in signals.missing and _negligible(signals):
+        return replace(signals, missing=signals.missing - {"latency"})
+    return signals
 
 
 def service_time(spec: ScalableServiceSpec, signals: Signals) -> ServiceTime | None:
@@ -131,12 +148,12 @@ def service_time(spec: ScalableServiceSpec, signals: Signals) -> ServiceTime | N
     latency = spec.scaling.targets.latency
     if signals.in_flight is not None and signals.arrival_rate:
         estimate = signals.in_flight / signals.arrival_rate
-        source = f"{signals.in_flight:g} in flight / {signals.arrival_rate:g} req/s"
+        source = f"{displayed(signals.in_flight):g} in flight / {displayed(signals.arrival_rate):g} req/s"
     elif signals.latency_seconds is not None and signals.latency_kind == "mean":
-        estimate, source = signals.latency_seconds, f"mean latency {signals.latency_seconds * 1000:.4g}ms"
+        estimate, source = signals.latency_seconds, f"mean latency {displayed(signals.latency_seconds * 1000):g}ms"
     elif signals.latency_seconds is not None and latency is not None:
         estimate = signals.latency_seconds / -math.log(1 - latency.quantile)
-        source = f"p{latency.quantile * 100:g} latency {signals.latency_seconds * 1000:.4g}ms"
+        source = f"p{latency.quantile * 100:g} latency {displayed(signals.latency_seconds * 1000):g}ms"
     else:
         return None
     timeout = spec.capacity.timeout.total_seconds()
@@ -156,13 +173,13 @@ def propose(spec: ScalableServiceSpec, signals: Signals, current: int) -> Propos
     proposals = []
     if signals.queue_depth is not None:
         n = _ceil(signals.queue_depth / targets.queue_per_replica)
-        proposals.append(Proposal("queue", n, f"queue {signals.queue_depth:g} over {targets.queue_per_replica:g} "
+        proposals.append(Proposal("queue", n, f"queue {displayed(signals.queue_depth):g} over {targets.queue_per_replica:g} "
                                               f"per replica -> {n}",
                                   _ratio(signals.queue_depth, targets.queue_per_replica, current)))
     if signals.in_flight is not None:
         per_replica = concurrency * targets.utilization
         n = _ceil(signals.in_flight / per_replica)
-        proposals.append(Proposal("utilization", n, f"{signals.in_flight:g} in flight over {concurrency} x "
+        proposals.append(Proposal("utilization", n, f"{displayed(signals.in_flight):g} in flight over {concurrency} x "
                                                     f"{targets.utilization:g} per replica -> {n}",
                                   _ratio(signals.in_flight, per_replica, current)))
     latency = _latency(spec, signals, concurrency, current)
@@ -188,7 +205,7 @@ def _latency(spec: ScalableServiceSpec, signals: Signals, concurrency: int, curr
         return Proposed(())
     if _negligible(signals):
         requests = rate * signals.rate_window_seconds
-        return Proposed((), abstained=(f"latency model: {rate:.4g} req/s is {requests:.3g} requests per "
+        return Proposed((), abstained=(f"latency model: {displayed(rate):g} req/s is {displayed(requests):g} requests per "
                                        f"{signals.rate_window_seconds:g}s window, too few (under {MIN_REQUESTS}) "
                                        f"to estimate a service time",))
     service = service_time(spec, signals)
@@ -197,7 +214,7 @@ def _latency(spec: ScalableServiceSpec, signals: Signals, concurrency: int, curr
     objective = target.objective.total_seconds()
     if objective <= service.seconds:
         unreachable = (f"latency objective {objective * 1000:g}ms is at or below the service time "
-                       f"{service.seconds * 1000:.4g}ms ({service.source}): more replicas cannot shorten it, "
+                       f"{displayed(service.seconds * 1000):g}ms ({service.source}): more replicas cannot shorten it, "
                        f"so the latency model proposes nothing")
         return Proposed((), objective_unreachable=unreachable, abstained=(unreachable,))
     most = spec.replicas.max
@@ -207,7 +224,7 @@ def _latency(spec: ScalableServiceSpec, signals: Signals, concurrency: int, curr
     else:
         n = replicas_for_latency(rate, service.seconds, concurrency, objective, target.quantile, most)
         aim = f"p{target.quantile * 100:g} under {objective * 1000:g}ms"
-    what = f"latency model: {rate:.4g} req/s at {service.seconds * 1000:.0f}ms each, {aim}"
+    what = f"latency model: {displayed(rate):g} req/s at {displayed(service.seconds * 1000):g}ms each, {aim}"
     if n is None:  # more replicas would help, but max forbids them: ask for more than max
         n, what = most + 1, f"{what}: not even {most} replicas do"
     else:

@@ -30,7 +30,7 @@ def test_latency_model_sees_saturation_before_utilization_does() -> None:
     decision = decide(s, Signals(in_flight=6000, arrival_rate=30000), 30, EngineState(), NOW)
     assert [(p.signal, p.replicas) for p in decision.proposals] == [("utilization", 30), ("latency", 31)]
     assert decision.replicas == 31 and decision.signal == "latency"
-    assert decision.reason.startswith("latency model: 3e+04 req/s at 200ms each, p95 under 250ms -> 31")
+    assert decision.reason.startswith("latency model: 30000 req/s at 200ms each, p95 under 250ms -> 31")
 
 
 @pytest.mark.parametrize(("pools", "concurrency", "queue_limit"), [
@@ -154,3 +154,14 @@ def test_history_older_than_it_is_needed_is_dropped() -> None:
     state = decide(s, Signals(queue_depth=100), 3, EngineState(), NOW).state
     later = decide(s, Signals(queue_depth=100), 7, state, NOW + timedelta(hours=1)).state
     assert all(t == NOW + timedelta(hours=1) for t, _ in later.recommendations + later.scale_events)
+
+
+def test_an_idle_service_scales_in_though_its_latency_has_no_value() -> None:
+    """HAProxy's mean goes stale and a histogram quantile is NaN when nothing arrives: a latency
+    missing under (almost) no traffic is not missing data and must not hold the count up."""
+    s = free(targets={"queuePerReplica": 10, "latency": {"quantile": 0.95, "objective": "250ms"}})
+    idle = Signals(queue_depth=0, in_flight=0, arrival_rate=0.0, missing=frozenset({"latency"}))
+    d = decide(s, idle, 12, EngineState(), NOW)
+    assert d.replicas == 2 and d.metrics_available, d.reason
+    busy = Signals(queue_depth=0, in_flight=0, arrival_rate=50.0, missing=frozenset({"latency"}))
+    assert decide(s, busy, 12, EngineState(), NOW).replicas == 12, "under traffic a missing latency still holds"
