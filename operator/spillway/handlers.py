@@ -11,6 +11,7 @@ import asyncio
 import copy
 import logging
 import threading
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,18 +95,21 @@ async def scaling_loop(stopped: kopf.DaemonStopped, name: str, namespace: str | 
     blocking work borrows a worker thread only while it runs."""
     assert namespace is not None, "ScalableServices are namespaced"
     try:
+        due = time.monotonic()
         while not stopped:
             # kopf keeps `body` current from its watch: reading the spec needs no request.
-            interval = await asyncio.to_thread(_scale_once, memo, namespace, name, copy.deepcopy(dict(body)))
+            interval = await asyncio.to_thread(_scale_once, memo, namespace, name, copy.deepcopy(dict(body)), due)
             if interval is None:
                 return
+            due = time.monotonic() + interval
             await stopped.wait(interval)
     finally:
         memo.scaling_memory.pop((namespace, name), None)
         memo.resynced.pop((namespace, name), None)
 
 
-def _scale_once(memo: kopf.Memo, namespace: str, name: str, watched: dict[str, Any]) -> float | None:
+def _scale_once(memo: kopf.Memo, namespace: str, name: str, watched: dict[str, Any],
+                due: float | None = None) -> float | None:
     """One interval: signals read without the lock (a slow Prometheus never blocks a reconcile),
     then decide, scale, report under it, on the resource read afresh. The children are
     reconciled when the count moved, and otherwise at most once a minute to repair drift of what
@@ -121,6 +125,8 @@ def _scale_once(memo: kopf.Memo, namespace: str, name: str, watched: dict[str, A
                 return None
             now = datetime.now(UTC)
             outcome = act(memo.cluster, body, observation, now, memo.scaling_memory[key])
+            if due is not None:  # from when the interval was due to its decision: a loop falling behind shows
+                telemetry.INTERVAL_LATENESS.observe(max(0.0, time.monotonic() - due))
             moved = outcome.decision is not None and outcome.decision.direction != "none"
             last = memo.resynced.get(key)
             if moved or last is None or now - last >= RESYNC:
