@@ -36,7 +36,7 @@ from spillway.scaling.engine import Decision, decide
 from spillway.scaling.proposals import Signals, displayed
 
 DEFAULT_INTERVAL_SECONDS = 15.0
-# Without a change, status is refreshed at most this often (the history a restart needs).
+# The history a restart needs is persisted at most this often when only it changed.
 PERSIST_EVERY = timedelta(seconds=60)
 _SIGNAL_FIELDS = {"queue_depth": "queueDepth", "in_flight": "inFlight", "arrival_rate": "arrivalRate",
                   "latency": "latencySeconds"}
@@ -192,7 +192,8 @@ def act(cluster: Cluster, body: dict[str, Any], observation: Observation, now: d
     if not paused:
         fields["desiredReplicas"] = decision.replicas
         fields.update((memory.state or before).to_status())
-    due = memory.persisted_at is None or now - memory.persisted_at >= PERSIST_EVERY
+    due = memory.persisted_at is None or (now - memory.persisted_at >= PERSIST_EVERY
+                                          and _restart_needs(fields, spec) != _restart_needs(status, spec))
     shown, live = _visible(fields), _visible(status)
     if due or any(live.get(key) != value for key, value in shown.items()):
         report.publish(fields, ready=True, message=decision.reason)
@@ -226,6 +227,20 @@ def _move(cluster: Cluster, body: dict[str, Any], owner: Owner, spec: ScalableSe
     kind = "ScaledUp" if decision.direction == "up" else "ScaledDown"
     cluster.event(body, "Normal", kind, f"{current} -> {decision.replicas} replicas: {decision.reason}")
     telemetry.DECISIONS.labels(owner.namespace, owner.name, decision.direction).inc()
+
+
+def _restart_needs(status: dict[str, Any], spec: ScalableServiceSpec) -> tuple[Any, ...]:
+    """What of the history a restarted operator would decide differently without: the counts
+    recommended in the windows and the scale events, not their timestamps' progress. A steady
+    load keeps recommending the running count, which a restart seeds anyway, so it writes
+    nothing; the failure count matters only up to where Fallback acts."""
+    counts = sorted({r.get("replicas") for r in status.get("recommendations") or [] if isinstance(r, dict)},
+                    key=repr)
+    events = [(e.get("time"), e.get("change")) for e in status.get("scaleEvents") or [] if isinstance(e, dict)]
+    policy = spec.scaling.on_metrics_unavailable
+    failures = status.get("metricsFailures") or 0
+    relevant = min(failures, policy.after) if policy.action == "Fallback" else min(failures, 1)
+    return tuple(counts), tuple(events), relevant
 
 
 def _visible(status: dict[str, Any]) -> dict[str, Any]:
