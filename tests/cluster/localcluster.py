@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.cluster import node as real_node
+from tests.cluster.processes import Component, free_port, runs
 from tests.cluster.pki import write_pki
 
 HERE = Path(__file__).resolve().parent
@@ -66,7 +65,7 @@ def clean_stale_node() -> None:
     if not NODE_STATE.exists():
         return
     state = json.loads(NODE_STATE.read_text())
-    running = [p for p in state.get("processes", []) if _is_ours(p["pid"], p["binary"])]
+    running = [p for p in state.get("processes", []) if runs(p["pid"], p["binary"])]
     workdir = Path(state.get("workdir", ""))
     if running and workdir.exists():
         raise RuntimeError(f"a real node from {workdir} is still running (pids "
@@ -74,69 +73,6 @@ def clean_stale_node() -> None:
                            "or by ending the test run that owns it: kube-proxy allows one node per machine")
     real_node.teardown(state)
     NODE_STATE.unlink(missing_ok=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Component:
-    name: str
-    argv: list[str]
-    log: Path
-    pid: int | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as handle:
-            proc = subprocess.Popen(self.argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
-        self.pid = proc.pid
-        self._proc = proc
-
-    def alive(self) -> bool:
-        if self.pid is None:
-            return False
-        proc = getattr(self, "_proc", None)
-        if proc is not None:
-            return proc.poll() is None
-        return _is_ours(self.pid, self.argv[0])
-
-    def stop(self, timeout: float = 10) -> None:
-        if self.pid is None or not self.alive():
-            return
-        _signal(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.alive():
-            time.sleep(0.1)
-        if self.alive():
-            _signal(self.pid, signal.SIGKILL)
-        proc = getattr(self, "_proc", None)
-        if proc is not None:
-            proc.wait(timeout)
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)  # each component leads its own session and process group
-    except ProcessLookupError:
-        pass
-
-
-def _is_ours(pid: int, binary: str) -> bool:
-    """The PID still runs the binary we started (not a recycled PID)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-    except OSError:
-        return False
-    return cmdline == binary
 
 
 @dataclass

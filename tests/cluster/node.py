@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.cluster.processes import Component, free_port
+
 NODE_NAME = "real-node-0"
 BRIDGE = "spillway0"
 # The node's address lives on the CNI bridge the test bed creates: this kernel has no dummy
@@ -57,57 +59,7 @@ def node_placement() -> dict[str, Any]:
     return {"nodeSelector": {LABEL: "true"}, "tolerations": [{**TAINT, "operator": "Equal"}]}
 
 
-@dataclass
-class NodeProcess:
-    name: str
-    argv: list[str]
-    log: Path
-    env: dict[str, str] | None = None
-    pid: int | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as handle:
-            self._proc = subprocess.Popen(self.argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          start_new_session=True, env=self.env)
-        self.pid = self._proc.pid
-
-    def alive(self) -> bool:
-        proc = getattr(self, "_proc", None)
-        if proc is not None:
-            return proc.poll() is None
-        return self.pid is not None and _runs(self.pid, self.argv[0])
-
-    def stop(self, timeout: float = 15) -> None:
-        if self.pid is None or not self.alive():
-            return
-        _kill_group(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.alive():
-            time.sleep(0.1)
-        if self.alive():
-            _kill_group(self.pid, signal.SIGKILL)
-        proc = getattr(self, "_proc", None)
-        if proc is not None:
-            proc.wait(timeout)
-
-    def tail(self, lines: int = 30) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _kill_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _runs(pid: int, binary: str) -> bool:
-    """The PID still runs `binary` (not a recycled PID)."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode() == binary
-    except OSError:
-        return False
+NodeProcess = Component  # the node's processes are supervised as the control plane's are
 
 
 def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -179,7 +131,7 @@ class RealNode:
         (node / "cni/net.d/10-spillway.conflist").write_text(json.dumps(_cni_config(node), indent=2))
         env = {**os.environ, "PATH": f"{self.bins['containerd']}:/usr/sbin:/usr/bin:/sbin:/bin"}
         return NodeProcess("containerd", [str(self.bins["containerd"] / "containerd"), f"--config={config}"],
-                           node / "logs" / "containerd.log", env)
+                           node / "logs" / "containerd.log", env=env)
 
     def _ctr(self, socket: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return _run(str(self.bins["containerd"] / "ctr"), f"--address={socket}", "--namespace=k8s.io", *args,
@@ -206,8 +158,8 @@ class RealNode:
             "failCgroupV1": False,
             "cgroupDriver": "cgroupfs", "cgroupRoot": f"/{CGROUP_ROOT}",
             "containerRuntimeEndpoint": f"unix://{socket}",
-            "address": NODE_IP, "port": _free_port(), "readOnlyPort": 0,
-            "healthzBindAddress": "127.0.0.1", "healthzPort": _free_port(),
+            "address": NODE_IP, "port": free_port(), "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1", "healthzPort": free_port(),
             "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
                                "x509": {"clientCAFile": str(pki["ca.crt"])}},
             "authorization": {"mode": "Webhook"},
@@ -495,15 +447,6 @@ def _remove_cgroup_tree(path: Path) -> None:
         pass
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _manifest_digest(archive: Path) -> str:
     with tarfile.open(archive) as tar:
         index = tar.extractfile("index.json")
@@ -582,7 +525,7 @@ def _kube_proxy_config(kubeconfig: Path) -> dict[str, Any]:
         "hostnameOverride": NODE_NAME, "mode": "iptables",
         "clusterCIDR": "10.244.0.0/15",  # the real node's pods and kwok's fake ones
         "bindAddress": NODE_IP,
-        "healthzBindAddress": f"127.0.0.1:{_free_port()}", "metricsBindAddress": f"127.0.0.1:{_free_port()}",
+        "healthzBindAddress": f"127.0.0.1:{free_port()}", "metricsBindAddress": f"127.0.0.1:{free_port()}",
         # NodePorts only on the node's own address, never on the machine's interfaces.
         "nodePortAddresses": [f"{NODE_IP}/32"],
         # Zeros leave the host's conntrack settings as they are.

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,16 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.cluster.localcluster import build
+from tests.cluster.processes import free_port
 
 INSTALLER = Path(__file__).with_name("install-components.sh")
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def ensure_installed(binary: str) -> str:

@@ -22,7 +22,7 @@ import pytest
 
 from tests.cluster import node as real_node_parts
 from tests.cluster.localcluster import LocalCluster, build
-from tests.integration.harness import stop_stale_operators
+from tests.integration.harness import CRD, Kubectl, stop_stale_operators
 
 
 @dataclass
@@ -72,6 +72,15 @@ def kube() -> Iterator[Kube]:
         left = real_node_parts.leftovers(workdir, chains_before)
         shutil.rmtree(workdir, ignore_errors=True)
         assert not left, f"the test bed's teardown left: {left}"
+
+
+@pytest.fixture(scope="module")
+def k(kube: Kube) -> Kubectl:
+    """kubectl on the session's cluster with Spillway's CRD installed and established."""
+    kubectl = Kubectl(kube)
+    kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kubectl.run("wait", "--for=condition=Established", "crd/scalableservices.spillway.io", "--timeout=60s")
+    return kubectl
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

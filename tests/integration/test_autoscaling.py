@@ -12,19 +12,11 @@ from typing import Any
 import pytest
 
 from tests.integration.components import DrivenExporter, drive_haproxy, haproxy_scrape_labels, prometheus_scraping
-from tests.integration.harness import CRD, Kubectl, condition, running_operator, scalable_service
+from tests.integration.harness import Kubectl, condition, running_operator, scalable_service
 
 pytestmark = pytest.mark.integration
 INTERVAL = 2.0
 WINDOW = 12.0
-
-
-@pytest.fixture(scope="module")
-def k(kube: Any) -> Kubectl:
-    kubectl = Kubectl(kube)
-    kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl.run("wait", "--for=condition=Established", "crd/scalableservices.spillway.io", "--timeout=60s")
-    return kubectl
 
 
 def _haproxy_series(exporter: DrivenExporter, queue: float) -> None:

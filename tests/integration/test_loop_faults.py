@@ -18,19 +18,11 @@ from prometheus_client import REGISTRY
 
 from tests.integration.components import DrivenExporter, Prometheus, prometheus_scraping, wait_until
 from tests.integration.harness import (
-    CRD, Kubectl, OperatorProcess, audit_offset, condition, operator_writes, running_operator, scalable_service,
+    Kubectl, OperatorProcess, audit_offset, condition, operator_writes, running_operator, scalable_service,
 )
 
 pytestmark = pytest.mark.integration
 INTERVAL = 1.0
-
-
-@pytest.fixture(scope="module")
-def k(kube: Any) -> Kubectl:
-    kubectl = Kubectl(kube)
-    kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kubectl.run("wait", "--for=condition=Established", "crd/scalableservices.spillway.io", "--timeout=60s")
-    return kubectl
 
 
 @pytest.fixture()
