@@ -214,11 +214,15 @@ def test_haproxy_preset_reads_real_overload_goes_stale_when_idle_and_missing_whe
               f"{rate:.1f} req/s over the window, mean latency {latency:.3f}s; backend series alone: "
               f"{naive[name]}; engine: {decisions[name]}")
 
-        # The served requests are the servers' sessions: the backend's count the queued too.
-        assert SERVED - 1 <= values["in_flight"] <= SERVED, f"{name}: in flight {values['in_flight']} != {SERVED}"
+        # The served requests are the servers' sessions: the backend's count the queued too. A
+        # scrape is an instant: a slot or two may be between a response and the next dequeued
+        # request then, so the gauge reads a few under SERVED (seen: 10 of 12) but never the
+        # backend's queued-and-served count.
+        assert SERVED - 3 <= values["in_flight"] <= SERVED, f"{name}: in flight {values['in_flight']} != {SERVED}"
         assert (naive[name]["backend_current_sessions"] or 0) > CLIENTS - 5  # the issue: queued + served
+        assert values["in_flight"] < (naive[name]["backend_current_sessions"] or 0) - (CLIENTS - SERVED) / 2
         # The queue is the backend's and the servers' own queues.
-        assert CLIENTS - SERVED - 4 <= values["queue_depth"] <= CLIENTS - SERVED, (
+        assert CLIENTS - SERVED - 5 <= values["queue_depth"] <= CLIENTS - SERVED, (
             f"{name}: queue {values['queue_depth']}, {CLIENTS - SERVED} wait")
         assert values["arrival_rate"] == pytest.approx(rate, rel=0.15), f"{name}: arrival rate vs clients"
         # A mean of total times, queue included: the server's own time is the 50 ms alone.
