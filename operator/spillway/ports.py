@@ -35,6 +35,11 @@ class Cluster(Protocol):
 
     def event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
 
+    def crd(self, name: str) -> dict[str, Any] | None:
+        """The CustomResourceDefinition `name` (e.g. httproutes.gateway.networking.k8s.io), or
+        None when the cluster has none; may be cached for a minute."""
+        ...
+
 
 @dataclass(frozen=True)
 class Credentials:

@@ -8,6 +8,7 @@ spec changes nothing but the SpecValid condition. Talks to the cluster only thro
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +16,13 @@ from spillway.api import SpecError, parse_spec
 from spillway.api.spec import ScalableServiceSpec
 from spillway.ports import Cluster, ClusterError
 from spillway.reporting import Conditions, Outcome, Report
-from spillway.resources.capabilities import balancer_in_effect, verdicts
+from spillway.resources import balancing
+from spillway.resources.balancing import haproxy
+from spillway.resources.balancing.base import Context, Plan, Requirement
+from spillway.resources.capabilities import verdicts
 from spillway.resources.compare import covers, fingerprinted
 from spillway.resources.meta import Owner, selector_labels, selector_string
-from spillway.resources.workload import APP, app_selector, build_app, deployment_name
+from spillway.resources.workload import APP, app_selector, build_app, deployment_name, pool_selector
 from spillway.scaling.bounds import standing_replicas
 
 def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime) -> Outcome:
@@ -46,8 +50,15 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime) -> Outcome:
     live = _live_deployments(cluster, owner, spec, adopted)
     live_total = sum(d["spec"].get("replicas", 1) for d in live.values()) if live else None
     replicas = standing_replicas(spec.replicas, spec.scaling, status.get("desiredReplicas"), live_total)
+    selector = app_selector(owner, spec, adopted)
+    plan = balancing.render(owner, spec, Context(
+        selector=selector, pool_selectors={p.name: pool_selector(owner, p) for p in spec.pools}))
+    skipped, unserved = _unserved(cluster, plan.requires)
+    cleanup = status.get("observedGeneration") != generation
     try:
         applied = _apply_all(cluster, owner, spec, replicas, adopted, live, report)
+        balancer_objects = [o for o in plan.objects if (o["apiVersion"], o["kind"]) not in skipped]
+        applied_balancer = _apply_balancer(cluster, owner, spec, balancer_objects, report, cleanup)
     except ClusterError as err:
         if err.retryable:
             raise
@@ -65,13 +76,13 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime) -> Outcome:
         "AllReplicasReady" if all_ready else "ReplicasNotReady",
         f"{ready} of {replicas} replicas are ready.",
     )
+    conditions = report.set(conditions, "BalancerReady", *_balancer_ready(spec, plan, unserved, applied_balancer))
     for verdict in verdicts(owner, spec):
         if verdict.status is None:
             conditions = report.drop(conditions, verdict.type)
         else:
             conditions = report.set(conditions, verdict.type, verdict.status, verdict.reason, verdict.message)
-    balancer = balancer_in_effect(owner, spec)
-    selector = app_selector(owner, spec, adopted)
+    balancer = plan.balancer
     fields = {
         "replicas": running,
         "readyReplicas": ready,
@@ -136,3 +147,84 @@ def _remove_unwanted(cluster: Cluster, owner: Owner, wanted: set[tuple[str, str]
                 cluster.delete(api_version, kind, owner.namespace, meta["name"])
                 removed += 1
     return removed
+
+
+def _unserved(cluster: Cluster, requires: tuple[Requirement, ...]) -> tuple[set[tuple[str, str]], list[str]]:
+    """The (apiVersion, kind) the cluster does not serve as needed, and why, for each required
+    one (an optional one is left out without a word)."""
+    skipped: set[tuple[str, str]] = set()
+    problems: list[str] = []
+    for need in requires:
+        crd = cluster.crd(need.crd)
+        version = need.api_version.rsplit("/", 1)[-1]
+        served = crd is not None and any(v.get("name") == version and v.get("served")
+                                          for v in (crd.get("spec") or {}).get("versions") or [])
+        channel = ((crd or {}).get("metadata") or {}).get("annotations", {}) or {}
+        installed = channel.get("gateway.networking.k8s.io/channel")
+        if served and need.channel is not None and installed != need.channel:
+            served = False
+            why = (f"{need.kind} needs the {need.channel} channel of CRD {need.crd} (installed: "
+                   f"{installed or 'unknown channel'})")
+        elif crd is None:
+            why = f"CRD {need.crd} is not installed, so {need.kind} ({need.api_version}) cannot be created"
+        else:
+            why = f"CRD {need.crd} does not serve {need.api_version}"
+        if not served:
+            skipped.add((need.api_version, need.kind))
+            if not need.optional:
+                problems.append(why)
+    return skipped, problems
+
+
+def _apply_balancer(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, objects: list[dict[str, Any]],
+                    report: Report, cleanup: bool) -> list[dict[str, Any]]:
+    """The provider's objects, applied where they differ; the cookie key Secret created once (and
+    kept until the ScalableService goes: the operator may create Secrets, never list or delete
+    them); on a new generation, the objects of a provider no longer in use removed."""
+    if haproxy.needs_cookie_key(spec):
+        name = haproxy.cookie_secret_name(owner)
+        if cluster.get("v1", "Secret", owner.namespace, name) is None:
+            # Created once, never rewritten: a new key would log every sticky user out of their replica.
+            cluster.apply(haproxy.cookie_secret(owner, secrets.token_hex(32)))
+            report.writes += 1
+    applied = []
+    for obj in objects:
+        desired = fingerprinted(obj)
+        live = cluster.get(obj["apiVersion"], obj["kind"], owner.namespace, obj["metadata"]["name"])
+        if live is None or not covers(live, desired):
+            live = cluster.apply(desired)
+            report.writes += 1
+        applied.append(live)
+    if cleanup:
+        report.writes += _remove_unused_balancer(cluster, owner, objects)
+    return applied
+
+
+def _remove_unused_balancer(cluster: Cluster, owner: Owner, objects: list[dict[str, Any]]) -> int:
+    wanted = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects}
+    kinds = [("apps/v1", "Deployment"), ("policy/v1", "PodDisruptionBudget"), ("v1", "Service"), ("v1", "ConfigMap")]
+    kinds += [(r.api_version, r.kind) for r in balancing.every_requirement() if cluster.crd(r.crd) is not None]
+    removed = 0
+    for api_version, kind in kinds:
+        for obj in cluster.list(api_version, kind, owner.namespace, selector_labels(owner, haproxy.COMPONENT)):
+            meta = obj["metadata"]
+            owned = any(ref.get("uid") == owner.uid for ref in meta.get("ownerReferences") or [])
+            if owned and (api_version, kind, meta["name"]) not in wanted:
+                cluster.delete(api_version, kind, owner.namespace, meta["name"])
+                removed += 1
+    return removed
+
+
+def _balancer_ready(spec: ScalableServiceSpec, plan: Plan, unserved: list[str],
+                    applied: list[dict[str, Any]]) -> tuple[bool, str, str]:
+    """BalancerReady: the APIs a provider needs, then the balancer's own readiness, then what
+    of the spec it cannot honour."""
+    if unserved:
+        return False, "APINotInstalled", (
+            f"balancing.provider {spec.balancing.provider}: " + "; ".join(unserved)
+            + ". The app's other objects are reconciled.")
+    ready, why = balancing.readiness(spec, applied)
+    if not ready:
+        return False, "BalancerNotReady", why
+    verdict = plan.verdict
+    return True, verdict.reason, verdict.message

@@ -18,6 +18,7 @@ class FakeCluster:
         self.events: list[tuple[str, str, str]] = []
         self.statuses: list[dict[str, Any]] = []
         self.refuse: dict[str, ClusterError] = {}
+        self.crds: dict[str, dict[str, Any]] = {}
         self._version = 0
 
     def _key(self, api_version: str, kind: str, namespace: str, name: str) -> Key:
@@ -43,11 +44,14 @@ class FakeCluster:
         stored["metadata"]["uid"] = old["metadata"]["uid"] if old else f"uid-{meta['name']}"
         stored["metadata"]["resourceVersion"] = str(self._version)
         if obj["kind"] == "Deployment":
-            stored["spec"]["strategy"] = {"type": "RollingUpdate"}  # a server default
+            stored["spec"].setdefault("strategy", {"type": "RollingUpdate"})  # a server default
             stored["status"] = old.get("status", {}) if old else {}
         self.objects[key] = stored
         self.writes.append(("apply", obj["kind"], meta["name"]))
         return copy.deepcopy(stored)
+
+    def crd(self, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.crds.get(name))
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         self.objects.pop(self._key(api_version, kind, namespace, name), None)

@@ -20,8 +20,8 @@ def test_first_reconcile_creates_deployment_service_and_budget_at_min(cluster: F
     body = resource(minimal_spec(replicas={"min": 2, "max": 6}))
     outcome = reconcile(cluster, body, NOW)
     applied = [(verb, kind, name) for verb, kind, name in cluster.writes if verb == "apply"]
-    assert applied == [("apply", "Deployment", "checkout"), ("apply", "Service", "checkout"),
-                       ("apply", "PodDisruptionBudget", "checkout")]
+    assert applied == [("apply", "Deployment", "checkout"), ("apply", "PodDisruptionBudget", "checkout"),
+                       ("apply", "Service", "checkout")]
     assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 2
     assert body["status"]["desiredReplicas"] == 2
     assert body["status"]["selector"] == ("app.kubernetes.io/component=app,app.kubernetes.io/instance=checkout,"
@@ -165,12 +165,12 @@ def test_transient_failure_propagates_for_a_retry(cluster: FakeCluster) -> None:
 
 
 def test_what_cannot_be_honoured_is_a_condition_and_one_warning(cluster: FakeCluster) -> None:
-    body = resource(minimal_spec(balancing={"provider": "HAProxy"}, sessionStore={"type": "Redis"}))
+    body = resource(minimal_spec(balancing={"algorithm": "LeastConnection"}, sessionStore={"type": "Redis"}))
     reconcile(cluster, body, NOW)
     balancer = _condition(body, "BalancerReady")
-    assert (balancer["status"], balancer["reason"]) == ("False", "ProviderNotAvailable")
+    assert (balancer["status"], balancer["reason"]) == ("True", "AlgorithmNotHonoured")
     assert _condition(body, "SessionStoreReady")["reason"] == "SessionStoreNotAvailable"
-    assert ("Warning", "ProviderNotAvailable", balancer["message"]) in cluster.events
+    assert ("Warning", "AlgorithmNotHonoured", balancer["message"]) in cluster.events
     assert body["status"]["balancer"] == {"provider": "Service", "algorithm": "Random",
                                           "endpoint": "checkout.shop.svc:80"}
     # The Service still carries the traffic.
@@ -178,6 +178,73 @@ def test_what_cannot_be_honoured_is_a_condition_and_one_warning(cluster: FakeClu
     events = len(cluster.events)
     assert reconcile(cluster, body, NOW + timedelta(seconds=30)).writes == 0
     assert len(cluster.events) == events
+
+
+HAPROXY_OBJECTS = [("ConfigMap", "checkout-haproxy"), ("Deployment", "checkout-haproxy"), ("Service", "checkout"),
+                   ("Service", "checkout-backends"), ("PodDisruptionBudget", "checkout-haproxy")]
+
+
+def test_haproxy_provider_builds_the_balancer_and_reports_its_readiness(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(balancing={"provider": "HAProxy"}))
+    reconcile(cluster, body, NOW)
+    applied = [(kind, name) for verb, kind, name in cluster.writes if verb == "apply"]
+    assert applied[2:] == HAPROXY_OBJECTS  # after the app's Deployment and PDB; no PodMonitor without its CRD
+    balancer = _condition(body, "BalancerReady")
+    assert (balancer["status"], balancer["reason"], balancer["message"]) == (
+        "False", "BalancerNotReady", "0 of 2 HAProxy replicas are ready.")
+    assert body["status"]["balancer"] == {"provider": "HAProxy", "algorithm": "LeastConnection",
+                                          "endpoint": "checkout.shop.svc:80"}
+    front = cluster.get("v1", "Service", "shop", "checkout")
+    assert front["spec"]["selector"]["app.kubernetes.io/component"] == "balancer"
+
+    cluster.objects[("apps/v1", "Deployment", "shop", "checkout-haproxy")]["status"] = {"readyReplicas": 2}
+    reconcile(cluster, body, NOW + timedelta(seconds=5))
+    balancer = _condition(body, "BalancerReady")
+    assert (balancer["status"], balancer["reason"]) == ("True", "HAProxyBalancing")
+    writes = len(cluster.writes)
+    assert reconcile(cluster, body, NOW + timedelta(seconds=10)).writes == 0
+    assert len(cluster.writes) == writes
+
+
+def test_pod_monitor_is_rendered_only_where_its_crd_exists(cluster: FakeCluster) -> None:
+    cluster.crds["podmonitors.monitoring.coreos.com"] = {
+        "metadata": {"name": "podmonitors.monitoring.coreos.com"},
+        "spec": {"versions": [{"name": "v1", "served": True}]}}
+    body = resource(minimal_spec(balancing={"provider": "HAProxy"}))
+    reconcile(cluster, body, NOW)
+    assert cluster.get("monitoring.coreos.com/v1", "PodMonitor", "shop", "checkout-haproxy") is not None
+    assert "APINotInstalled" not in {c["reason"] for c in body["status"]["conditions"]}
+
+
+def test_cookie_key_is_generated_once_and_never_shown(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(balancing={"provider": "HAProxy", "affinity": {"type": "Cookie"}}))
+    reconcile(cluster, body, NOW)
+    secret = cluster.get("v1", "Secret", "shop", "checkout-balancer")
+    key = secret["stringData"]["cookie-key"]
+    assert len(key) == 64 and int(key, 16) >= 0
+    body["spec"]["capacity"] = {"concurrency": 50}
+    body["metadata"]["generation"] = 2
+    reconcile(cluster, body, NOW + timedelta(seconds=5))
+    assert cluster.get("v1", "Secret", "shop", "checkout-balancer")["stringData"]["cookie-key"] == key
+    assert [w for w in cluster.writes if w[1] == "Secret"] == [("apply", "Secret", "checkout-balancer")]
+    assert key not in repr(body["status"]) and key not in repr(cluster.events)
+    config = cluster.get("v1", "ConfigMap", "shop", "checkout-haproxy")["data"]["haproxy.cfg"]
+    assert key not in config and "${SPILLWAY_COOKIE_KEY}" in config
+
+
+def test_moving_off_haproxy_removes_the_balancer(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(balancing={"provider": "HAProxy", "affinity": {"type": "Cookie"}}))
+    reconcile(cluster, body, NOW)
+    body["spec"]["balancing"] = {"provider": "Service"}
+    body["metadata"]["generation"] = 2
+    reconcile(cluster, body, NOW + timedelta(seconds=5))
+    deleted = sorted((kind, name) for verb, kind, name in cluster.writes if verb == "delete")
+    assert deleted == sorted(o for o in HAPROXY_OBJECTS if o != ("Service", "checkout"))
+    # The key stays until the ScalableService goes: the operator never deletes Secrets.
+    assert cluster.get("v1", "Secret", "shop", "checkout-balancer") is not None
+    front = cluster.get("v1", "Service", "shop", "checkout")
+    assert front["spec"]["selector"]["app.kubernetes.io/component"] == "app"
+    assert _condition(body, "BalancerReady")["reason"] == "ServiceBalancing"
 
 
 def test_dropping_the_session_store_removes_its_condition(cluster: FakeCluster) -> None:

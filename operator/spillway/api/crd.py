@@ -148,6 +148,8 @@ def crd() -> dict[str, Any]:
         ("Queue", "number", ".status.signals.queueDepth", "Requests waiting"),
         ("Latency", "number", ".status.signals.latencySeconds", "Latency at the target quantile (s)"),
         ("Provider", "string", ".spec.balancing.provider", "Balancer"),
+        ("Balancer", "string", '.status.conditions[?(@.type=="BalancerReady")].reason',
+         "The balancer's state (BalancerReady reason)"),
     ]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

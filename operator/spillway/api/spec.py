@@ -233,10 +233,23 @@ class HashKey(SpecModel):
     name: str | None = Field(None, max_length=256, description="Header or cookie name to hash.")
 
 
+FreeObject = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
+]
+
+
 class HAProxyBalancer(SpecModel):
     replicas: int = Field(2, ge=2, le=100, description=(
         "Balancer replicas; at least 2 so the balancer is never a single point of failure."))
-    image: str = Field("docker.io/library/haproxy:3.2", max_length=512, description="HAProxy image.")
+    image: str = Field("docker.io/library/haproxy:3.4", max_length=512, description=(
+        "HAProxy image (2.6 or later); its `haproxy` must be on PATH."))
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Nodes the balancer pods run on.")
+    tolerations: list[FreeObject] = Field(default_factory=list, max_length=32, description=(
+        "Tolerations of the balancer pods (core/v1 Toleration objects)."))
+    resources: FreeObject | None = Field(None, description=(
+        "Resources of the HAProxy container (core/v1 ResourceRequirements); default: requests cpu 100m, "
+        "memory 64Mi, limit memory 256Mi."))
 
 
 class ParentRef(SpecModel):
@@ -342,8 +355,18 @@ class PoolCapacity(SpecModel):
     queue_limit: int | None = Field(None, ge=0, le=1000000, description="Overrides capacity.queueLimit.")
 
 
+# Suffixes of Spillway's own children: a pool of one of these names would collide with them.
+RESERVED_POOL_NAMES = ("haproxy", "backends", "balancer", "redis", "sentinel")
+
+
 class Pool(SpecModel):
     """A group of replicas on different hardware: its own Deployment, its share of traffic."""
+
+    rules = (
+        Rule("!(self.name in " + str(list(RESERVED_POOL_NAMES)) + ")",
+             "pool name must not be one of " + ", ".join(RESERVED_POOL_NAMES) + " (Spillway's own objects use them)",
+             lambda p: p.name not in RESERVED_POOL_NAMES, ".name"),
+    )
 
     name: str = Field(max_length=20, pattern=DNS_LABEL, description="Pool name, a suffix of its Deployment.")
     weight: int = Field(1, ge=1, le=100, description="Share of traffic and of replicas.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
 # (connect, read) seconds: a call never waits forever on an API server that stopped answering.
 REQUEST_TIMEOUT = (5, 30)
+CRD_TTL = 60.0
 # Refusals that a retry cannot fix: the request itself is wrong or not allowed.
 _FINAL = {400, 403, 404, 405, 415, 422}
 
@@ -71,6 +73,18 @@ class KubeCluster:
 
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api = dynamic.DynamicClient(api_client)
+        self._crds: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+    def crd(self, name: str) -> dict[str, Any] | None:
+        """Cached for CRD_TTL seconds, found or not: a reconcile asking whether a provider's API
+        exists costs the API server at most one GET per CRD a minute."""
+        now = time.monotonic()
+        cached = self._crds.get(name)
+        if cached is not None and now - cached[0] < CRD_TTL:
+            return cached[1]
+        found = self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", name)
+        self._crds[name] = (now, found)
+        return found
 
     def _resource(self, api_version: str, kind: str) -> Any:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,3 +61,13 @@ def metadata(owner: Owner, name: str, component: str) -> dict[str, Any]:
         "labels": labels(owner, component),
         "ownerReferences": [owner_reference(owner)],
     }
+
+
+def child_name(owner: Owner, suffix: str, limit: int = 63) -> str:
+    """`<owner>-<suffix>`, kept a DNS label of at most `limit` characters (a Service's name must
+    be): a name too long is cut and ends in a short hash of the whole, so it stays unique."""
+    full = f"{owner.name}-{suffix}"
+    if len(full) <= limit:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    return f"{full[: limit - len(digest) - 1].rstrip('-')}-{digest}"

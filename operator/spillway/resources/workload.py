@@ -48,12 +48,14 @@ def deployment_name(owner: Owner, pool: Pool | None) -> str:
     return owner.name if pool is None else f"{owner.name}-{pool.name}"
 
 
+def pool_selector(owner: Owner, pool: Pool) -> dict[str, str]:
+    return {**selector_labels(owner, APP), POOL_LABEL: pool.name}
+
+
 def build_deployment(owner: Owner, spec: ScalableServiceSpec, replicas: int,
                      pool: Pool | None = None) -> dict[str, Any]:
     assert spec.template is not None, "an adopted Deployment is never built"
-    match = selector_labels(owner, APP)
-    if pool is not None:
-        match = {**match, POOL_LABEL: pool.name}
+    match = selector_labels(owner, APP) if pool is None else pool_selector(owner, pool)
     template = copy.deepcopy(spec.template)
     template_meta = template.setdefault("metadata", {})
     template_meta["labels"] = {**(template_meta.get("labels") or {}), **match}
@@ -121,10 +123,10 @@ def app_selector(owner: Owner, spec: ScalableServiceSpec, adopted: dict[str, Any
 
 def build_app(owner: Owner, spec: ScalableServiceSpec, replicas: int,
               adopted: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every object of the app that Spillway applies, in apply order."""
+    """The app's own objects, in apply order; the Service in front of it is the balancing
+    provider's (`spillway.resources.balancing`)."""
     selector = app_selector(owner, spec, adopted)
     objects = build_deployments(owner, spec, replicas) if spec.target_ref is None else []
-    objects.append(build_service(owner, spec, selector))
     pdb = build_pdb(owner, spec, selector)
     if pdb is not None:
         objects.append(pdb)

@@ -45,7 +45,9 @@ def test_schema_is_structural() -> None:
 
 def test_only_the_pod_template_keeps_unknown_fields() -> None:
     keeping = [path for path, node in _nodes(_schema()) if node.get("x-kubernetes-preserve-unknown-fields")]
-    assert keeping == [".spec.template"]
+    # The pod template and the core/v1 objects the balancer pods take as they are.
+    assert sorted(keeping) == [".spec.balancing.haproxy.resources", ".spec.balancing.haproxy.tolerations[]",
+                               ".spec.template"]
 
 
 def test_every_rule_of_every_model_is_in_the_schema() -> None:
@@ -96,7 +98,7 @@ def test_names_printer_columns_and_categories() -> None:
     spec = crd()["spec"]
     assert spec["names"]["shortNames"] == ["ssvc"] and spec["names"]["categories"] == ["spillway"]
     columns = [c["name"] for c in spec["versions"][0]["additionalPrinterColumns"]]
-    assert columns == ["Min", "Max", "Desired", "Ready", "Queue", "Latency", "Provider", "Age"]
+    assert columns == ["Min", "Max", "Desired", "Ready", "Queue", "Latency", "Provider", "Balancer", "Age"]
 
 
 def test_list_maps_have_required_keys() -> None:

@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spillway.api import parse_spec
+from spillway.api.spec import ScalableServiceSpec
+from spillway.resources.balancing import Context, render
 from spillway.resources.meta import Owner
-from spillway.resources.workload import build_app, restricted, split_by_weight
+from spillway.resources.workload import app_selector, build_app, pool_selector, restricted, split_by_weight
 from tests.unit.conftest import minimal_spec
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -33,7 +35,7 @@ CASES: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_builders_match_golden_objects(case: str) -> None:
     spec = parse_spec(CASES[case])
-    built = build_app(OWNER, spec, replicas=spec.replicas.min + 3)
+    built = build_app(OWNER, spec, replicas=spec.replicas.min + 3) + _front(spec)
     path = GOLDEN / f"workload-{case}.yaml"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(yaml.safe_dump_all(built, sort_keys=True))
@@ -43,10 +45,17 @@ def test_builders_match_golden_objects(case: str) -> None:
 def test_adopted_deployment_gets_service_and_budget_with_its_own_selector() -> None:
     spec = parse_spec({"targetRef": {"name": "legacy"}, "port": 8080})
     adopted = {"spec": {"selector": {"matchLabels": {"app": "legacy"}}}}
-    built = build_app(OWNER, spec, replicas=2, adopted=adopted)
-    assert [o["kind"] for o in built] == ["Service", "PodDisruptionBudget"]
-    assert built[0]["spec"]["selector"] == {"app": "legacy"}
-    assert built[1]["spec"]["selector"] == {"matchLabels": {"app": "legacy"}}
+    built = build_app(OWNER, spec, replicas=2, adopted=adopted) + _front(spec, adopted)
+    assert [o["kind"] for o in built] == ["PodDisruptionBudget", "Service"]
+    assert built[0]["spec"]["selector"] == {"matchLabels": {"app": "legacy"}}
+    assert built[1]["spec"]["selector"] == {"app": "legacy"}
+
+
+def _front(spec: ScalableServiceSpec, adopted: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The Service in front of the app, as the default provider renders it."""
+    context = Context(selector=app_selector(OWNER, spec, adopted),
+                      pool_selectors={p.name: pool_selector(OWNER, p) for p in spec.pools})
+    return list(render(OWNER, spec, context).objects)
 
 
 def test_restricted_fills_only_what_the_template_left_unset() -> None:

@@ -1,0 +1,33 @@
+"""Balancing providers: one module per `spec.balancing.provider`, each a pure `render` from the
+spec to the objects to apply and what it cannot honour (see `base`)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from spillway.api.spec import ScalableServiceSpec
+from spillway.resources.balancing import haproxy, service
+from spillway.resources.balancing.base import Context, Plan, Requirement
+from spillway.resources.meta import Owner
+
+PROVIDERS: dict[str, ModuleType] = {"Service": service, "HAProxy": haproxy}
+
+
+def render(owner: Owner, spec: ScalableServiceSpec, context: Context) -> Plan:
+    return PROVIDERS[spec.balancing.provider].render(owner, spec, context)  # type: ignore[no-any-return]
+
+
+def readiness(spec: ScalableServiceSpec, applied: list[dict[str, Any]]) -> tuple[bool, str]:
+    """The provider's own readiness from its applied objects as the API server returned them."""
+    check = getattr(PROVIDERS[spec.balancing.provider], "readiness", None)
+    return (True, "") if check is None else check(spec, applied)
+
+
+def every_requirement() -> tuple[Requirement, ...]:
+    """Every API some provider may render: what the reconcile lists to remove a provider's
+    objects after the spec moves to another."""
+    return ()
+
+
+__all__ = ["PROVIDERS", "Context", "Plan", "render"]

@@ -1,0 +1,219 @@
+"""The Service and HAProxy providers: what each renders for every algorithm and affinity, and
+what it says it cannot honour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from spillway.api import parse_spec
+from spillway.api.spec import ScalableServiceSpec
+from spillway.resources.balancing import Context, haproxy, render, service
+from spillway.resources.balancing.base import Plan
+from spillway.resources.meta import Owner
+from spillway.resources.workload import pool_selector
+from tests.unit.conftest import minimal_spec
+
+OWNER = Owner(name="checkout", namespace="shop", uid="u")
+POOLS = [{"name": "large", "weight": 3, "capacity": {"concurrency": 40, "queueLimit": 20}},
+         {"name": "small", "weight": 1}]
+SELECTOR = {"app.kubernetes.io/instance": "checkout"}
+
+
+def _plan(**overrides: Any) -> tuple[ScalableServiceSpec, Plan]:
+    spec = parse_spec(minimal_spec(**overrides))
+    pools = {p.name: pool_selector(OWNER, p) for p in spec.pools}
+    return spec, render(OWNER, spec, Context(selector=SELECTOR, pool_selectors=pools))
+
+
+def _objects(plan: Plan, kind: str) -> list[dict[str, Any]]:
+    return [o for o in plan.objects if o["kind"] == kind]
+
+
+def _backend(plan: Plan) -> list[str]:
+    config = _objects(plan, "ConfigMap")[0]["data"]["haproxy.cfg"]
+    section = config.split("\nbackend checkout\n", 1)[1]
+    return [line.strip() for line in section.splitlines() if line.strip()]
+
+
+# --- Service ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("balancing", "reason", "message"), [
+    ({}, "ServiceBalancing", "Service checkout spreads traffic at random across the ready replicas (kube-proxy)."),
+    ({"algorithm": "Random", "affinity": {"type": "ClientIP", "ttl": "30m"}}, "ServiceBalancing",
+     "Service checkout spreads traffic at random across the ready replicas (kube-proxy); a client stays on one "
+     "replica by its address for 30m."),
+    ({"algorithm": "LeastConnection"}, "AlgorithmNotHonoured",
+     "Service checkout spreads traffic at random across the ready replicas (kube-proxy); balancing.algorithm "
+     "LeastConnection is not applied: kube-proxy has no per-Service algorithm. Provider HAProxy applies it."),
+], ids=["default", "client-ip", "least-connection"])
+def test_service_says_what_kube_proxy_honours(balancing: dict[str, Any], reason: str, message: str) -> None:
+    _, plan = _plan(balancing=balancing)
+    assert (plan.verdict.reason, plan.verdict.message) == (reason, message)
+    assert plan.verdict.honoured == (reason != "AlgorithmNotHonoured")
+    assert [o["kind"] for o in plan.objects] == ["Service"]
+    assert (plan.balancer.provider, plan.balancer.algorithm) == ("Service", "Random")
+
+
+def test_service_client_ip_affinity_carries_its_timeout() -> None:
+    _, plan = _plan(balancing={"affinity": {"type": "ClientIP", "ttl": "2h"}})
+    spec = plan.objects[0]["spec"]
+    assert spec["sessionAffinity"] == "ClientIP"
+    assert spec["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 7200}}
+    assert spec["selector"] == SELECTOR
+
+
+def test_weighted_pools_behind_a_service_follow_their_weights() -> None:
+    _, plan = _plan(balancing={"algorithm": "Weighted"}, pools=POOLS)
+    assert (plan.verdict.honoured, plan.verdict.reason) == (True, "ServiceBalancing")
+    assert "share of traffic follows its weight" in plan.verdict.message
+    assert service.SUPPORT.algorithms["Weighted"]
+
+
+# --- HAProxy ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("balancing", "lines"), [
+    ({}, ["balance leastconn"]),
+    ({"algorithm": "RoundRobin"}, ["balance roundrobin"]),
+    ({"algorithm": "Random"}, ["balance random"]),
+    ({"algorithm": "LeastConnection"}, ["balance leastconn"]),
+    ({"algorithm": "ConsistentHash"}, ["balance source", "hash-type consistent"]),
+    ({"algorithm": "ConsistentHash", "hash": {"source": "Header", "name": "X-User"}},
+     ["balance hdr(X-User)", "hash-type consistent"]),
+    ({"algorithm": "ConsistentHash", "hash": {"source": "Cookie", "name": "JSESSIONID"}},
+     ["balance hash req.cook(JSESSIONID)", "hash-type consistent"]),
+], ids=["default", "round-robin", "random", "least-connection", "hash-source", "hash-header", "hash-cookie"])
+def test_haproxy_always_writes_an_explicit_balance(balancing: dict[str, Any], lines: list[str]) -> None:
+    _, plan = _plan(balancing={"provider": "HAProxy", **balancing})
+    backend = _backend(plan)
+    assert backend[: len(lines)] == lines
+    assert not any(line.startswith(("cookie ", "stick")) for line in backend)
+
+
+def test_haproxy_servers_come_from_srv_records_with_the_replica_capacity() -> None:
+    _, plan = _plan(balancing={"provider": "HAProxy"}, replicas={"min": 2, "max": 12},
+                    capacity={"concurrency": 8, "queueLimit": 4, "timeout": "2500ms"})
+    backend = _backend(plan)
+    assert backend[-1] == ("server-template app- 12 _http._tcp.checkout-backends.shop.svc.cluster.local resolvers "
+                           "cluster resolve-prefer ipv4 check inter 2s fall 2 rise 1 maxconn 8")
+    config = _objects(plan, "ConfigMap")[0]["data"]["haproxy.cfg"]
+    assert "    timeout queue 2500ms\n" in config and "    timeout server 2500ms\n" in config
+    # The bound: every usable server's concurrency plus its queue.
+    assert "nbsrv(checkout),mul(12)" in config
+    headless = [s for s in _objects(plan, "Service") if s["spec"].get("clusterIP") == "None"]
+    assert [s["metadata"]["name"] for s in headless] == ["checkout-backends"]
+    assert headless[0]["spec"]["selector"] == SELECTOR
+    assert headless[0]["spec"]["ports"] == [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": "http"}]
+
+
+def test_weighted_pools_get_their_weight_and_their_own_capacity() -> None:
+    _, plan = _plan(balancing={"provider": "HAProxy", "algorithm": "Weighted"}, pools=POOLS,
+                    capacity={"concurrency": 10, "queueLimit": 5})
+    servers = [line for line in _backend(plan) if line.startswith("server-template")]
+    assert servers[0].startswith("server-template large- 10 _http._tcp.checkout-large-backends.shop.svc.cluster.local")
+    assert servers[0].endswith("maxconn 40 weight 3")
+    assert servers[1].endswith("maxconn 10 weight 1")
+    headless = {s["metadata"]["name"]: s["spec"]["selector"] for s in _objects(plan, "Service")
+                if s["spec"].get("clusterIP") == "None"}
+    assert headless["checkout-small-backends"]["spillway.io/pool"] == "small"
+
+
+def test_pools_without_weighted_keep_equal_server_weights() -> None:
+    _, plan = _plan(balancing={"provider": "HAProxy", "algorithm": "RoundRobin"}, pools=POOLS)
+    assert not any("weight" in line for line in _backend(plan))
+
+
+def test_cookie_affinity_uses_a_dynamic_cookie_with_the_generated_key() -> None:
+    spec, plan = _plan(balancing={"provider": "HAProxy", "affinity": {"type": "Cookie", "cookieName": "SID",
+                                                                       "ttl": "90m"}})
+    assert _backend(plan)[1:3] == ["cookie SID insert indirect nocache dynamic maxlife 5400s",
+                                   'dynamic-cookie-key "${SPILLWAY_COOKIE_KEY}"']
+    container = _objects(plan, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["env"] == [{"name": "SPILLWAY_COOKIE_KEY", "valueFrom": {"secretKeyRef": {
+        "name": "checkout-balancer", "key": "cookie-key"}}}]
+    assert haproxy.needs_cookie_key(spec)
+    secret = haproxy.cookie_secret(OWNER, "k" * 64)
+    assert secret["metadata"]["name"] == "checkout-balancer" and secret["stringData"] == {"cookie-key": "k" * 64}
+    assert "k" * 64 not in repr(plan)  # the key never enters the rendered objects
+
+
+def test_client_ip_affinity_sticks_at_haproxy_and_at_its_service() -> None:
+    _, plan = _plan(balancing={"provider": "HAProxy", "affinity": {"type": "ClientIP", "ttl": "48h"}})
+    assert _backend(plan)[1:3] == ["stick-table type ipv6 size 1m expire 172800s", "stick on src"]
+    front = next(s for s in _objects(plan, "Service") if s["metadata"]["name"] == "checkout")
+    assert front["spec"]["sessionAffinity"] == "ClientIP"
+    assert front["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 86400}}  # kube-proxy's cap
+
+
+def test_the_balancer_is_never_a_single_point_of_failure() -> None:
+    _, plan = _plan(balancing={"provider": "HAProxy", "haproxy": {"replicas": 3}})
+    deployment = _objects(plan, "Deployment")[0]
+    assert deployment["metadata"]["name"] == "checkout-haproxy"
+    assert deployment["spec"]["replicas"] == 3
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"] == \
+        "kubernetes.io/hostname"
+    pdb = _objects(plan, "PodDisruptionBudget")[0]
+    assert pdb["spec"] == {"selector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
+                           "maxUnavailable": 1}
+    front = next(s for s in _objects(plan, "Service") if s["metadata"]["name"] == "checkout")
+    assert front["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_balancer_pods_meet_the_restricted_profile_and_are_scraped() -> None:
+    _, plan = _plan(balancing={"provider": "HAProxy", "haproxy": {
+        "nodeSelector": {"disk": "ssd"}, "tolerations": [{"key": "edge", "operator": "Exists"}]}})
+    template = _objects(plan, "Deployment")[0]["spec"]["template"]
+    pod = template["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["resources"] == haproxy.DEFAULT_RESOURCES
+    assert pod["nodeSelector"] == {"disk": "ssd"} and pod["tolerations"] == [{"key": "edge", "operator": "Exists"}]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "8405"
+    # Pod discovery maps this label to the preset's app_kubernetes_io_instance.
+    assert template["metadata"]["labels"]["app.kubernetes.io/instance"] == "checkout"
+    monitor = _objects(plan, "PodMonitor")[0]
+    assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    assert next(r for r in plan.requires if r.kind == "PodMonitor").optional
+
+
+def test_a_config_change_rolls_the_balancer_pods() -> None:
+    def checksum(**overrides: Any) -> str:
+        _, plan = _plan(**overrides)
+        return str(_objects(plan, "Deployment")[0]["spec"]["template"]["metadata"]["annotations"][haproxy.CHECKSUM])
+
+    base = checksum(balancing={"provider": "HAProxy"})
+    assert checksum(balancing={"provider": "HAProxy"}) == base
+    assert checksum(balancing={"provider": "HAProxy", "algorithm": "Random"}) != base
+    assert checksum(balancing={"provider": "HAProxy"}, capacity={"concurrency": 7}) != base
+
+
+def test_every_object_belongs_to_the_service() -> None:
+    _, plan = _plan(balancing={"provider": "HAProxy", "affinity": {"type": "Cookie"}}, pools=POOLS)
+    for obj in plan.objects:
+        assert obj["metadata"]["namespace"] == "shop"
+        assert obj["metadata"]["ownerReferences"][0]["uid"] == "u"
+        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "checkout"
+
+
+def test_readiness_follows_the_balancer_deployment() -> None:
+    spec, plan = _plan(balancing={"provider": "HAProxy"})
+    deployment = {**_objects(plan, "Deployment")[0], "status": {"readyReplicas": 0}}
+    assert haproxy.readiness(spec, [deployment]) == (False, "0 of 2 HAProxy replicas are ready.")
+    deployment["status"] = {"readyReplicas": 1}
+    assert haproxy.readiness(spec, [deployment]) == (True, "1 of 2 HAProxy replicas are ready.")
+
+
+def test_long_names_stay_valid_service_names() -> None:
+    owner = Owner(name="a" * 60, namespace="shop", uid="u")
+    spec = parse_spec(minimal_spec(balancing={"provider": "HAProxy"}))
+    plan = haproxy.render(owner, spec, Context(selector=SELECTOR))
+    names = [o["metadata"]["name"] for o in plan.objects if o["kind"] == "Service"]
+    assert all(len(n) <= 63 and n[-1].isalnum() for n in names)
+    assert len(set(names)) == len(names)
