@@ -7,11 +7,12 @@ from types import ModuleType
 from typing import Any
 
 from spillway.api.spec import ScalableServiceSpec
-from spillway.resources.balancing import haproxy, service
+from spillway.resources.balancing import envoygateway, gateway, haproxy, istio, matrix, nginx, service
 from spillway.resources.balancing.base import Context, Plan, Requirement
 from spillway.resources.meta import Owner
 
-PROVIDERS: dict[str, ModuleType] = {"Service": service, "HAProxy": haproxy}
+PROVIDERS: dict[str, ModuleType] = {"Service": service, "HAProxy": haproxy, "GatewayAPI": gateway,
+                                    "EnvoyGateway": envoygateway, "Istio": istio, "NginxGatewayFabric": nginx}
 
 
 def render(owner: Owner, spec: ScalableServiceSpec, context: Context) -> Plan:
@@ -24,10 +25,16 @@ def readiness(spec: ScalableServiceSpec, applied: list[dict[str, Any]]) -> tuple
     return (True, "") if check is None else check(spec, applied)
 
 
+def support_matrix() -> str:
+    """The README's support matrix, from each provider's own `SUPPORT`."""
+    return matrix.markdown([module.SUPPORT for module in PROVIDERS.values()])
+
+
 def every_requirement() -> tuple[Requirement, ...]:
     """Every API some provider may render: what the reconcile lists to remove a provider's
     objects after the spec moves to another."""
-    return ()
+    return (gateway.HTTPROUTE, envoygateway.POLICY, istio.DESTINATION_RULE, istio.VIRTUAL_SERVICE, nginx.POLICY,
+            *haproxy.REQUIRES)
 
 
 __all__ = ["PROVIDERS", "Context", "Plan", "render"]
