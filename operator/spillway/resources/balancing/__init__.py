@@ -3,6 +3,7 @@ spec to the objects to apply and what it cannot honour (see `base`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
@@ -10,13 +11,22 @@ from spillway.api.spec import ScalableServiceSpec
 from spillway.resources.balancing import envoygateway, gateway, haproxy, istio, matrix, nginx, service
 from spillway.resources.balancing.base import Context, Plan, Requirement
 from spillway.resources.meta import Owner
+from spillway.resources.workload import build_service
 
 PROVIDERS: dict[str, ModuleType] = {"Service": service, "HAProxy": haproxy, "GatewayAPI": gateway,
                                     "EnvoyGateway": envoygateway, "Istio": istio, "NginxGatewayFabric": nginx}
 
 
+# Providers whose routes and policies point at the app's own Service `<name>`, which they take
+# as the Service provider renders it (without kube-proxy affinity: the provider decides).
+_BEHIND_THE_APP_SERVICE = ("GatewayAPI", "EnvoyGateway", "Istio", "NginxGatewayFabric")
+
+
 def render(owner: Owner, spec: ScalableServiceSpec, context: Context) -> Plan:
-    return PROVIDERS[spec.balancing.provider].render(owner, spec, context)  # type: ignore[no-any-return]
+    plan: Plan = PROVIDERS[spec.balancing.provider].render(owner, spec, context)
+    if spec.balancing.provider in _BEHIND_THE_APP_SERVICE:
+        plan = replace(plan, objects=(build_service(owner, spec, context.selector), *plan.objects))
+    return plan
 
 
 def readiness(spec: ScalableServiceSpec, applied: list[dict[str, Any]]) -> tuple[bool, str]:

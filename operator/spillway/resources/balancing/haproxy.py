@@ -55,6 +55,8 @@ COOKIE_ENV = "SPILLWAY_COOKIE_KEY"
 UID = 99  # the official image's haproxy user; any non-root uid works with Debian's package
 RETRY_AFTER_SECONDS = 1
 DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+REQUIRES = (Requirement("monitoring.coreos.com/v1", "PodMonitor", "podmonitors.monitoring.coreos.com",
+                        optional=True),)
 _BALANCE = {"RoundRobin": "roundrobin", "Random": "random", "LeastConnection": "leastconn",
             "Weighted": "roundrobin"}
 
@@ -105,10 +107,8 @@ def render(owner: Owner, spec: ScalableServiceSpec, context: Context) -> Plan:
     ]
     balancer = Balancer(provider="HAProxy", algorithm=algorithm,
                         endpoint=f"{owner.name}.{owner.namespace}.svc:{spec.service_port}")
-    requires = (Requirement("monitoring.coreos.com/v1", "PodMonitor", "podmonitors.monitoring.coreos.com",
-                            optional=True),)
     return Plan(balancer=balancer, verdict=_verdict(owner, spec, algorithm), objects=tuple(objects),
-                requires=requires)
+                requires=REQUIRES)
 
 
 def _verdict(owner: Owner, spec: ScalableServiceSpec, algorithm: str) -> Verdict:
