@@ -28,12 +28,13 @@ venv: $(VENV)/.installed
 
 # The real components: Prometheus, HAProxy, Redis, runc, the CNI plugins, buildah and mmdebstrap
 # from Debian's packages; the control plane and the real node's parts from the Go module proxy;
-# the node's images (pause, a Debian base, the operator from the Dockerfile). All cached under
-# $(CACHE); a warm run takes a few seconds. Done here, before pytest, so that a cold build never
-# runs inside a test's timeout.
+# the node's images (pause, a Debian base, the operator from the Dockerfile); the balancing
+# providers' CRDs from their Go modules (crds.sh). All cached under $(CACHE); a warm run takes a
+# few seconds. Done here, before pytest, so that a cold build never runs inside a test's timeout.
 deps:
 	bash tests/integration/install-components.sh
 	bash tests/cluster/build.sh >/dev/null
+	bash tests/cluster/crds.sh >/dev/null
 	bash tests/cluster/images.sh >/dev/null
 
 crd: venv

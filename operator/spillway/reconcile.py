@@ -54,7 +54,10 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime) -> Outcome:
     plan = balancing.render(owner, spec, Context(
         selector=selector, pool_selectors={p.name: pool_selector(owner, p) for p in spec.pools}))
     skipped, unserved = _unserved(cluster, plan.requires)
-    cleanup = status.get("observedGeneration") != generation
+    # Objects a provider no longer uses are looked for on a new generation (listing them costs a
+    # request per kind), and again while the last attempt failed.
+    ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+    cleanup = status.get("observedGeneration") != generation or ready.get("reason") == "ApplyFailed"
     try:
         applied = _apply_all(cluster, owner, spec, replicas, adopted, live, report)
         balancer_objects = [o for o in plan.objects if (o["apiVersion"], o["kind"]) not in skipped]
@@ -156,9 +159,7 @@ def _unserved(cluster: Cluster, requires: tuple[Requirement, ...]) -> tuple[set[
     problems: list[str] = []
     for need in requires:
         crd = cluster.crd(need.crd)
-        version = need.api_version.rsplit("/", 1)[-1]
-        served = crd is not None and any(v.get("name") == version and v.get("served")
-                                          for v in (crd.get("spec") or {}).get("versions") or [])
+        served = _serves(crd, need.api_version)
         channel = ((crd or {}).get("metadata") or {}).get("annotations", {}) or {}
         installed = channel.get("gateway.networking.k8s.io/channel")
         if served and need.channel is not None and installed != need.channel:
@@ -174,6 +175,12 @@ def _unserved(cluster: Cluster, requires: tuple[Requirement, ...]) -> tuple[set[
             if not need.optional:
                 problems.append(why)
     return skipped, problems
+
+
+def _serves(crd: dict[str, Any] | None, api_version: str) -> bool:
+    version = api_version.rsplit("/", 1)[-1]
+    return crd is not None and any(v.get("name") == version and v.get("served")
+                                   for v in (crd.get("spec") or {}).get("versions") or [])
 
 
 def _apply_balancer(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, objects: list[dict[str, Any]],
@@ -203,7 +210,8 @@ def _apply_balancer(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, o
 def _remove_unused_balancer(cluster: Cluster, owner: Owner, objects: list[dict[str, Any]]) -> int:
     wanted = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects}
     kinds = [("apps/v1", "Deployment"), ("policy/v1", "PodDisruptionBudget"), ("v1", "Service"), ("v1", "ConfigMap")]
-    kinds += [(r.api_version, r.kind) for r in balancing.every_requirement() if cluster.crd(r.crd) is not None]
+    # Only versions the CRD serves: listing another fails (Istio before 1.22 serves no v1).
+    kinds += [(r.api_version, r.kind) for r in balancing.every_requirement() if _serves(cluster.crd(r.crd), r.api_version)]
     removed = 0
     for api_version, kind in kinds:
         for obj in cluster.list(api_version, kind, owner.namespace, selector_labels(owner, haproxy.COMPONENT)):

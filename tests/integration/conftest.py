@@ -85,8 +85,11 @@ def k(kube: Kube) -> Kubectl:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The node lifecycle tests start and kill a cluster of their own, and a machine holds one
-    real node at a time: they run before anything starts the session's cluster."""
+    real node at a time: they run before anything starts the session's cluster. Then the tests on
+    a control plane of their own (module-scoped, no real node), so that it is stopped before the
+    session's cluster starts and a run never holds two clusters at once."""
     first = [item for item in items if item.get_closest_marker("node_lifecycle")]
+    first += [item for item in items if item.get_closest_marker("own_control_plane") and item not in first]
     items[:] = first + [item for item in items if item not in first]
 
 

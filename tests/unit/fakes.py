@@ -29,6 +29,12 @@ class FakeCluster:
         return copy.deepcopy(found) if found else None
 
     def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        group, _, version = api_version.rpartition("/")
+        for crd in self.crds.values():  # as KubeCluster: a version its CRD does not serve is not found
+            spec = crd.get("spec") or {}
+            if (spec.get("group"), (spec.get("names") or {}).get("kind")) == (group, kind) and not any(
+                    v["name"] == version and v.get("served") for v in spec.get("versions") or []):
+                raise ClusterError(f"the cluster does not serve {kind} in {api_version}", status=404, retryable=False)
         return [copy.deepcopy(o) for (v, k, ns, _), o in self.objects.items()
                 if (v, k, ns) == (api_version, kind, namespace)
                 and labels.items() <= (o["metadata"].get("labels") or {}).items()]

@@ -216,6 +216,23 @@ def test_pod_monitor_is_rendered_only_where_its_crd_exists(cluster: FakeCluster)
     assert "APINotInstalled" not in {c["reason"] for c in body["status"]["conditions"]}
 
 
+def test_a_provider_api_served_at_other_versions_only_is_left_alone(cluster: FakeCluster) -> None:
+    # Istio before 1.22 serves networking.istio.io v1alpha3 and v1beta1, not the v1 Spillway writes.
+    cluster.crds["destinationrules.networking.istio.io"] = {
+        "metadata": {"name": "destinationrules.networking.istio.io"},
+        "spec": {"group": "networking.istio.io", "names": {"kind": "DestinationRule"},
+                 "versions": [{"name": "v1alpha3", "served": True}, {"name": "v1beta1", "served": True}]}}
+    body = resource(minimal_spec())
+    reconcile(cluster, body, NOW)
+    assert _condition(body, "Ready")["reason"] != "ApplyFailed", _condition(body, "Ready")
+    body["spec"]["balancing"] = {"provider": "Istio"}
+    body["metadata"]["generation"] = 2
+    reconcile(cluster, body, NOW + timedelta(seconds=5))
+    balancer = _condition(body, "BalancerReady")
+    assert (balancer["status"], balancer["reason"]) == ("False", "APINotInstalled")
+    assert "CRD destinationrules.networking.istio.io does not serve networking.istio.io/v1" in balancer["message"]
+
+
 def test_cookie_key_is_generated_once_and_never_shown(cluster: FakeCluster) -> None:
     body = resource(minimal_spec(balancing={"provider": "HAProxy", "affinity": {"type": "Cookie"}}))
     reconcile(cluster, body, NOW)
