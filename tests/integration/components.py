@@ -162,7 +162,11 @@ def drive_haproxy(exporter: DrivenExporter, proxy: str, *, queue: float, served:
                     f"haproxy_backend_current_sessions{backend}": queue + served,
                     f"haproxy_server_current_sessions{server}": served,
                     f"haproxy_backend_total_time_average_seconds{backend}": total_time_seconds})
-    exporter.grow(**{f"haproxy_backend_http_requests_total{backend}": arrivals_per_second})
+    counter = f"haproxy_backend_http_requests_total{backend}"
+    if counter not in exporter.growing:
+        # A balancer that has served a while: its time averages span their full 1024 requests.
+        exporter.set(**{counter: 5000})
+    exporter.grow(**{counter: arrivals_per_second})
 
 
 # Pods that ask to be scraped, the way a cluster's Prometheus finds them: the

@@ -34,7 +34,8 @@ LatencyKind = Literal["quantile", "mean"]
 # - With `hash-type consistent` or cookie persistence requests wait in the server's own queue
 #   (`server_current_queue`) and the backend's queue reads 0: the queue is both.
 # - `response_time_average` is server time only; `total_time_average` includes the queue.
-#   Both are means over the last 1024 requests (no quantile), and freeze when traffic stops:
+#   Both are means over the last 1024 requests (no quantile), are read only once a balancer has
+#   served 1024 (before that 2.6 divides a partial sum by 1024), and freeze when traffic stops:
 #   the latency is only read from a balancer whose request counter moved within the window,
 #   and is a mean of the balancers' means weighted by their requests.
 # - A range vector outlives its target: `rate(x[1m])` answered for a minute after HAProxy died,
@@ -42,6 +43,7 @@ LatencyKind = Literal["quantile", "mean"]
 #   staleness markers then). `and <counter>` keeps only series whose target still answers.
 _HAPROXY_MATCHERS = 'namespace="{namespace}", app_kubernetes_io_instance="{service}", proxy="{service}"'
 _HAPROXY_WINDOW = "1m"
+_HAPROXY_SAMPLES = 1024  # TIME_STATS_SAMPLES: the requests HAProxy's time averages span
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,11 @@ DEPLOYMENT_LABEL = "spillway_deployment"  # added by the grouped queries, never 
 
 def _haproxy(form: _Form) -> dict[str, str]:
     requests = form.series("haproxy_backend_http_requests_total")
-    total_time = form.series("haproxy_backend_total_time_average_seconds")
+    # The mean is over the last 1024 requests; before a balancer has served that many, HAProxy
+    # 2.6 still divides their sum by 1024 (it read 0.23 s where clients waited 0.96 s), and
+    # later versions divide by the count: read it only once its window is full.
+    total_time = (f"({form.series('haproxy_backend_total_time_average_seconds')}"
+                  f" and ({requests} > {_HAPROXY_SAMPLES}))")
     moved = f"({form.over('increase', 'haproxy_backend_http_requests_total', _HAPROXY_WINDOW)} > 0)"
     total = form.total()
     return {

@@ -1,13 +1,15 @@
 """A small HTTP app the test bed runs as real pods on the real node (python3 from the Debian base
 image, this file from a ConfigMap): it answers with its pod name, is ready only READY_AFTER
 seconds after it starts, refuses traffic before that (so a test sees any request that readiness
-failed to hold back), serves Prometheus metrics, and drains on SIGTERM."""
+failed to hold back), serves Prometheus metrics, and drains on SIGTERM. `/slow?seconds=S` answers
+after S seconds (at most 30), for a test that holds a replica busy."""
 
 import json
 import os
 import signal
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 STARTED = time.monotonic()
@@ -37,6 +39,10 @@ class Handler(BaseHTTPRequestHandler):
                 counts["refused"] += 1
             self.reply(503, {"pod": POD, "error": "not ready yet"})
         else:
+            url = urllib.parse.urlsplit(self.path)
+            if url.path == "/slow":
+                seconds = float(urllib.parse.parse_qs(url.query).get("seconds", ["1"])[0])
+                time.sleep(min(max(seconds, 0.0), 30.0))
             with lock:
                 counts["served"] += 1
             self.reply(200, {"pod": POD})
@@ -54,6 +60,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer(("", int(os.environ.get("PORT", "8080"))), Handler)
-server.daemon_threads = True
+# Drain on SIGTERM the way a well-behaved server does: stop accepting (the listening socket
+# closes, so a balancer's next connection is refused and goes elsewhere), finish every request
+# in flight (non-daemon threads, joined by server_close), then exit.
+server.daemon_threads = False
+server.block_on_close = True
 signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
 server.serve_forever()
+server.server_close()

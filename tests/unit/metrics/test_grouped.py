@@ -325,7 +325,7 @@ def test_haproxy_groups_by_namespace_instance_and_backend() -> None:
     requests = "haproxy_backend_http_requests_total"
     assert together["arrival_rate"].query == f"{by}(rate({requests}[1m]) and {requests})"
     moved = f"(increase({requests}[1m]) > 0)"
-    total = "haproxy_backend_total_time_average_seconds"
+    total = f"(haproxy_backend_total_time_average_seconds and ({requests} > 1024))"
     assert together["latency"].query == f"{by}({total} * {moved}) / {by}({moved} and {total})"
 
 

@@ -46,9 +46,10 @@ def test_haproxy_arrival_rate_ends_with_its_target() -> None:
     assert _haproxy()["arrival_rate"] == f"sum(rate({counter}[1m]) and {counter})"
 
 
-def test_haproxy_latency_is_total_time_only_while_requests_arrive() -> None:
-    moved = f"(increase(haproxy_backend_http_requests_total{HAPROXY_SERIES}[1m]) > 0)"
-    total = f"haproxy_backend_total_time_average_seconds{HAPROXY_SERIES}"
+def test_haproxy_latency_is_total_time_only_while_requests_arrive_and_once_its_window_is_full() -> None:
+    counter = f"haproxy_backend_http_requests_total{HAPROXY_SERIES}"
+    moved = f"(increase({counter}[1m]) > 0)"
+    total = f"(haproxy_backend_total_time_average_seconds{HAPROXY_SERIES} and ({counter} > 1024))"
     assert _haproxy()["latency"] == f"sum({total} * {moved}) / sum({moved} and {total})"
     assert "response_time" not in _haproxy()["latency"]  # server time only, without the queue
 

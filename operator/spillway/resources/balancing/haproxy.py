@@ -161,8 +161,13 @@ def haproxy_cfg(owner: Owner, spec: ScalableServiceSpec) -> str:
         "    mode http",
         "    log global",
         "    option dontlognull",
-        "    option redispatch",
-        "    retries 2",
+        "    option redispatch 1",
+        # Every retry goes to another replica and a refusing one is marked down at once: a
+        # scale-in that stops several replicas together costs a request one attempt per replica.
+        f"    retries {min(max(3, slots), 20)}",
+        # A replica going away may close a connection without answering: a request that is
+        # safe to repeat is sent to another replica instead of failing (never a POST).
+        "    retry-on conn-failure empty-response junk-response",
         "    timeout connect 5s",
         f"    timeout client {_time(max(capacity.timeout, timedelta(seconds=30)))}",
         f"    timeout server {timeout}",
@@ -203,6 +208,7 @@ def haproxy_cfg(owner: Owner, spec: ScalableServiceSpec) -> str:
         f"    default_backend {backend}",
         "",
         f"backend {backend}",
+        "    http-request disable-l7-retry unless { method GET HEAD OPTIONS }",
         *_balance_lines(spec),
         *_affinity_lines(spec),
     ]
@@ -210,8 +216,12 @@ def haproxy_cfg(owner: Owner, spec: ScalableServiceSpec) -> str:
         prefix = "app-" if pool is None else f"{pool.name}-"
         weight_part = f" weight {weight}" if spec.balancing.algorithm == "Weighted" else ""
         srv = f"_http._tcp.{backends_name(owner, pool)}.{owner.namespace}.svc.cluster.local"
+        # The SRV records' own weights (CoreDNS: 100 / records) would replace the pool's. A
+        # replica refusing a connection is taken out at once, not after the next checks: DNS
+        # drops a terminated replica only after its TTL and the cache's.
         lines.append(f"    server-template {prefix} {slots} {srv} resolvers cluster resolve-prefer ipv4 "
-                     f"check inter 2s fall 2 rise 1 maxconn {concurrency}{weight_part}")
+                     f"resolve-opts ignore-weight check inter 2s fall 2 rise 1 observe layer4 error-limit 1 "
+                     f"on-error mark-down maxconn {concurrency}{weight_part}")
     return "\n".join(lines) + "\n"
 
 
@@ -343,7 +353,7 @@ def _backend_services(owner: Owner, spec: ScalableServiceSpec, context: Context)
     return [{
         "apiVersion": "v1", "kind": "Service",
         "metadata": metadata(owner, backends_name(owner, pool), COMPONENT),
-        "spec": {"clusterIP": "None", "selector": selector, "publishNotReadyAddresses": False,
+        "spec": {"clusterIP": "None", "selector": selector,  # ready replicas only (the default)
                  "ports": [{"name": "http", "protocol": "TCP", "port": spec.service_port, "targetPort": spec.port}]},
     } for pool, selector in wanted]
 
