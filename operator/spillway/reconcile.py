@@ -192,7 +192,7 @@ def _apply_balancer(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, o
         name = haproxy.cookie_secret_name(owner)
         if cluster.get("v1", "Secret", owner.namespace, name) is None:
             # Created once, never rewritten: a new key would log every sticky user out of their replica.
-            cluster.apply(haproxy.cookie_secret(owner, secrets.token_hex(32)))
+            cluster.create(haproxy.cookie_secret(owner, secrets.token_hex(32)))
             report.writes += 1
     applied = []
     for obj in objects:

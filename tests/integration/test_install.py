@@ -176,6 +176,21 @@ def test_operator_runs_full_scenarios_with_only_the_charts_rbac(kube: Any, tmp_p
                 wait_until(lambda: k.get("deployment", "shop-small", ns) is None and k.get("pdb", "shop", ns) is None,
                            60, "the removed pool and budget pruned")
                 k.run("delete", "ssvc", "shop", "-n", ns, "--wait=true", "--timeout=60s")
+                # The HAProxy provider: its ConfigMap, Services, PDB and Deployment, the cookie
+                # key Secret created once, the CRD lookups; then a switch that lists and removes them.
+                k.apply(scalable_service("edge", ns, balancing={"provider": "HAProxy",
+                                                                "affinity": {"type": "Cookie"}}))
+                try:
+                    wait_until(lambda: k.get("configmap", "edge-haproxy", ns) is not None
+                               and k.get("secret", "edge-balancer", ns) is not None
+                               and k.get("deployment", "edge-haproxy", ns) is not None, 60, "the HAProxy balancer")
+                except TimeoutError as err:
+                    raise AssertionError((k.get("ssvc", "edge", ns) or {}).get("status")) from err
+                k.run("patch", "ssvc", "edge", "-n", ns, "--type=merge", "-p",
+                      '{"spec": {"balancing": {"provider": "Service", "affinity": {"type": "None"}}}}')
+                wait_until(lambda: k.get("deployment", "edge-haproxy", ns) is None
+                           and k.get("configmap", "edge-haproxy", ns) is None, 60, "the balancer removed")
+                k.run("delete", "ssvc", "edge", "-n", ns, "--wait=true", "--timeout=60s")
                 assert k.get("clusterkopfpeering.kopf.dev", "spillway", "default") is not None
             finally:
                 operator.stop()
@@ -201,6 +216,11 @@ def test_namespaced_install_cannot_read_secrets_elsewhere(kube: Any) -> None:
         assert can("get", "secrets", "-n", "team-a") == "yes"
         assert can("list", "secrets", "-n", "team-a") == "no"
         assert can("watch", "secrets", "-n", "team-a") == "no"
+        assert can("create", "secrets", "-n", "team-a") == "yes"  # the balancer's cookie key, once
+        assert can("delete", "secrets", "-n", "team-a") == "no"
+        assert can("update", "secrets", "-n", "team-a") == "no"
+        assert can("create", "configmaps", "-n", "team-a") == "yes"  # the HAProxy balancer's config
+        assert can("create", "configmaps", "-n", "team-b") == "no"
         assert can("get", "secrets", "-n", "team-b") == "no"
         assert can("get", "secrets", "-n", "kube-system") == "no"
         assert can("patch", "deployments", "-n", "team-b") == "no"

@@ -354,21 +354,33 @@ def gone(k: Kubectl, kinds_and_names: list[tuple[str, str]], namespace: str, tim
                f"{why}: {kinds_and_names} gone from {namespace}", every=0.5)
 
 
-def test_gateway_api_provider_creates_its_route_and_reports_it_rendered_not_accepted(
+def test_gateway_api_provider_creates_its_route_and_is_ready_once_a_gateway_accepts_it(
         control_plane: LocalCluster, k: Kubectl) -> None:
     ns = k.namespace("gateway")
     with running_operator(str(control_plane.kubeconfig)):
         k.apply(gateway_service("web", ns, provider="GatewayAPI"))
-        ready = balancer_ready(k, "web", ns)
+        waiting = balancer_ready(k, "web", ns)
         owner = k.get("ssvc", "web", ns)
         assert owner is not None
         route = owned(k, ROUTE, "web", ns, owner)
         owned(k, "service", "web", ns, owner)
-    # BalancerReady speaks for the rendering: no Gateway controller runs here, so no Gateway has
-    # accepted the route (its status names no parent), and the condition does not wait for one.
-    assert (ready["status"], ready["reason"]) == ("True", "GatewayAPIBalancing"), ready
+        # What a Gateway controller writes when its Gateway takes the route.
+        accepted = {"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public",
+                                  "namespace": "infra", "sectionName": "http"},
+                    "controllerName": "example.com/gateway-controller",
+                    "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
+                                    "observedGeneration": route["metadata"]["generation"],
+                                    "lastTransitionTime": "2026-11-25T00:00:00Z"}]}
+        k.run("patch", ROUTE, "web", "-n", ns, "--subresource=status", "--type=merge", "-p",
+              json.dumps({"status": {"parents": [accepted]}}))
+        k.run("annotate", "ssvc", "web", "-n", ns, "spillway.io/test-touch=1")  # a reconcile now, not at the resync
+        ready = condition(k.wait_for("ssvc", "web", ns, lambda o: (condition(o, "BalancerReady") or {}).get(
+            "status") == "True", timeout=75, what="BalancerReady True once the route is accepted"), "BalancerReady")
+    # No Gateway controller runs here: until the route is accepted the balancer is not ready.
+    assert (waiting["status"], waiting["reason"]) == ("False", "BalancerNotReady"), waiting
+    assert waiting["message"].startswith("HTTPRoute web is not accepted by any Gateway yet"), waiting
+    assert ready is not None and ready["reason"] == "GatewayAPIBalancing", ready
     assert ready["message"].startswith("HTTPRoute web on Gateway infra/public sends traffic to Service web"), ready
-    assert not (route.get("status") or {}).get("parents"), route.get("status")
     assert route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public",
                                             "namespace": "infra", "sectionName": "http"}]
     assert route["spec"]["hostnames"] == ["web.example.com"]
@@ -411,7 +423,8 @@ def test_switching_envoy_gateway_to_istio_replaces_the_objects_and_deleting_coll
     gone(k, [(DESTINATION_RULE, "shop"), (VIRTUAL_SERVICE, "shop"), *kept], ns, GARBAGE_COLLECTION_SECONDS,
          "the garbage collector, after the ScalableService was deleted")
 
-    assert (envoy["status"], envoy["reason"]) == ("True", "EnvoyGatewayBalancing"), envoy
+    # Rendered, not yet accepted: no Gateway controller runs here.
+    assert (envoy["status"], envoy["reason"]) == ("False", "BalancerNotReady"), envoy
     assert policy["spec"] == {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "shop"}],
                               "loadBalancer": {"type": "RoundRobin"}}
     assert [(r["name"], r["weight"]) for r in route["spec"]["rules"][0]["backendRefs"]] == [
@@ -465,6 +478,6 @@ def test_gateway_api_cookie_affinity_on_the_standard_channel_applies_no_route_un
     with running_operator(str(control_plane.kubeconfig)):
         route = k.wait_for(ROUTE, "web", ns, lambda _: True, what="the route on the experimental channel")
         k.wait_for("ssvc", "web", ns, lambda o: (condition(o, "BalancerReady") or {}).get("reason")
-                   == "GatewayAPIBalancing", what="BalancerReady GatewayAPIBalancing")
+                   == "BalancerNotReady", what="BalancerReady waiting for a Gateway to accept the route")
     assert route["spec"]["rules"][0]["sessionPersistence"] == {
         "sessionName": "SPILLWAY", "type": "Cookie", "absoluteTimeout": "1h", "cookieConfig": {"lifetimeType": "Permanent"}}

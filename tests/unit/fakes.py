@@ -56,6 +56,12 @@ class FakeCluster:
         self.writes.append(("apply", obj["kind"], meta["name"]))
         return copy.deepcopy(stored)
 
+    def create(self, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        if self._key(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]) not in self.objects:
+            self.apply(obj)
+            self.writes[-1] = ("create", obj["kind"], meta["name"])
+
     def crd(self, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.crds.get(name))
 

@@ -243,7 +243,7 @@ def test_cookie_key_is_generated_once_and_never_shown(cluster: FakeCluster) -> N
     body["metadata"]["generation"] = 2
     reconcile(cluster, body, NOW + timedelta(seconds=5))
     assert cluster.get("v1", "Secret", "shop", "checkout-balancer")["stringData"]["cookie-key"] == key
-    assert [w for w in cluster.writes if w[1] == "Secret"] == [("apply", "Secret", "checkout-balancer")]
+    assert [w for w in cluster.writes if w[1] == "Secret"] == [("create", "Secret", "checkout-balancer")]
     assert key not in repr(body["status"]) and key not in repr(cluster.events)
     config = cluster.get("v1", "ConfigMap", "shop", "checkout-haproxy")["data"]["haproxy.cfg"]
     assert key not in config and "${SPILLWAY_COOKIE_KEY}" in config

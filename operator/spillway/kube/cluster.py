@@ -115,6 +115,17 @@ class KubeCluster:
         result: dict[str, Any] = applied.to_dict()
         return result
 
+    def create(self, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        try:
+            _call(self._resource(obj["apiVersion"], obj["kind"]).create, body=obj, namespace=meta.get("namespace"),
+                  field_manager=FIELD_MANAGER)
+            log.info("created %s %s/%s", obj["kind"], meta.get("namespace"), meta["name"])
+        except ClusterError as err:
+            if err.status != 409:
+                raise
+            # created meanwhile (409 AlreadyExists): the first one stands
+
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         try:
             _call(self._resource(api_version, kind).delete, name=name, namespace=namespace,

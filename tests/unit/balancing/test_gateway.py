@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from spillway.resources.balancing import gateway
+from spillway.api import parse_spec
+from spillway.resources.balancing import envoygateway, gateway, nginx
 from spillway.resources.balancing.base import Balancer
 from spillway.resources.meta import Owner
+from tests.unit.conftest import minimal_spec
 from tests.unit.balancing.gateway_cases import (
     POOLS,
     SINGLE_REF,
@@ -167,3 +169,32 @@ def test_a_long_owner_name_keeps_pool_service_names_dns_labels() -> None:
     names = [o["metadata"]["name"] for o in objects(p, "Service")]
     assert all(len(n) <= 63 for n in names) and len(set(names)) == 2
     assert [r["name"] for r in one(p, "HTTPRoute")["spec"]["rules"][0]["backendRefs"]] == names
+
+
+def _route(parents: list[dict[str, Any]] | None) -> dict[str, Any]:
+    route: dict[str, Any] = {"kind": "HTTPRoute", "metadata": {"name": "checkout", "namespace": "shop"}}
+    if parents is not None:
+        route["status"] = {"parents": parents}
+    return route
+
+
+def _parent(name: str, status: str, reason: str = "Accepted", message: str = "") -> dict[str, Any]:
+    return {"parentRef": {"name": name}, "controllerName": "example.com/gateway",
+            "conditions": [{"type": "Accepted", "status": status, "reason": reason, "message": message}]}
+
+
+@pytest.mark.parametrize(("parents", "ready", "message"), [
+    (None, False, "HTTPRoute checkout is not accepted by any Gateway yet: no Gateway controller has reported on it "
+                  "(is the Gateway there, and its controller running?)."),
+    ([_parent("edge", "False", "NotAllowedByListeners", "no listener allows routes from shop")], False,
+     "HTTPRoute checkout is not accepted: Gateway shop/edge: NotAllowedByListeners: no listener allows routes "
+     "from shop"),
+    ([_parent("edge", "False", "NoMatchingParent", "x"), _parent("public", "True")], True,
+     "HTTPRoute checkout is accepted by Gateway shop/public."),
+], ids=["no-controller", "refused", "one-of-two"])
+def test_a_route_is_ready_once_a_gateway_accepts_it(parents: list[dict[str, Any]] | None, ready: bool,
+                                                     message: str) -> None:
+    spec = parse_spec(minimal_spec(balancing={"provider": "GatewayAPI", "gateway": {"parentRefs": [{"name": "edge"}]}}))
+    assert gateway.readiness(spec, [_route(parents)]) == (ready, message)
+    assert envoygateway.readiness(spec, [_route(parents)]) == (ready, message)
+    assert nginx.readiness(spec, [_route(parents)]) == (ready, message)

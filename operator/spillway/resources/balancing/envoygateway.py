@@ -119,3 +119,8 @@ def _unweighted(owner: Owner, algorithm: str) -> str:
     # Envoy Gateway builds Maglev without locality weighting unless weightedZones are set
     # (internal/xds/translator/cluster.go at v1.9.1), so backendRef weights would be ignored.
     return gateway.unweighted_words(owner)
+
+
+def readiness(spec: ScalableServiceSpec, applied: list[dict[str, Any]]) -> tuple[bool, str]:
+    """Ready once a Gateway has accepted the route (`gateway.readiness`)."""
+    return gateway.readiness(spec, applied)

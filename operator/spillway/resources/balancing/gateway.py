@@ -68,6 +68,29 @@ def render(owner: Owner, spec: ScalableServiceSpec, context: Context) -> Plan:
     )
 
 
+def readiness(spec: ScalableServiceSpec, applied: list[dict[str, Any]]) -> tuple[bool, str]:
+    """Ready once a Gateway has accepted the HTTPRoute (its `status.parents[].conditions`
+    `Accepted=True`, written by the Gateway's controller); until then, why not."""
+    route = next((o for o in applied if o.get("kind") == "HTTPRoute"), None)
+    if route is None:
+        return False, "The HTTPRoute is not applied."
+    name = route["metadata"]["name"]
+    parents = (route.get("status") or {}).get("parents") or []
+    refused = []
+    for parent in parents:
+        ref = parent.get("parentRef") or {}
+        where = f"{ref.get('namespace') or route['metadata'].get('namespace')}/{ref.get('name')}"
+        accepted = next((c for c in parent.get("conditions") or [] if c.get("type") == "Accepted"), None)
+        if accepted is not None and accepted.get("status") == "True":
+            return True, f"HTTPRoute {name} is accepted by Gateway {where}."
+        if accepted is not None:
+            refused.append(f"Gateway {where}: {accepted.get('reason')}: {accepted.get('message')}")
+    if refused:
+        return False, f"HTTPRoute {name} is not accepted: " + "; ".join(refused)
+    return False, (f"HTTPRoute {name} is not accepted by any Gateway yet: no Gateway controller has reported on "
+                   "it (is the Gateway there, and its controller running?).")
+
+
 def build_route(owner: Owner, spec: ScalableServiceSpec, by_pool: bool, cookie: bool) -> dict[str, Any]:
     """HTTPRoute `<owner>`: every request on the route's hostnames to the app, through one
     backendRef to Service `<owner>` or, `by_pool`, one per pool weighted by the pool's weight."""

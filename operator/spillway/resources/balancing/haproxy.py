@@ -284,7 +284,7 @@ def _deployment(owner: Owner, spec: ScalableServiceSpec, config: str, selector: 
                           "failureThreshold": 3},
         # Until the Service's endpoints drop this pod, keep serving: kube-proxy stops sending new
         # connections within a second or two, and requests in flight finish.
-        "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+        "lifecycle": {"preStop": {"sleep": {"seconds": 10}}},
         "resources": settings.resources if settings.resources is not None else DEFAULT_RESOURCES,
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True, "runAsUser": UID,

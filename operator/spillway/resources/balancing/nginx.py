@@ -112,3 +112,8 @@ def _words(method: str, key: str | None) -> str:
     if key is None:
         return _WORDS[method]
     return "consistent hash on the client address" if key == CLIENT_ADDRESS else f"consistent hash on {key}"
+
+
+def readiness(spec: ScalableServiceSpec, applied: list[dict[str, Any]]) -> tuple[bool, str]:
+    """Ready once a Gateway has accepted the route (`gateway.readiness`)."""
+    return gateway.readiness(spec, applied)
