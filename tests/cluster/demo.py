@@ -1,10 +1,12 @@
-"""`make demo`: the local control plane, the CRD, the operator and a sample ScalableService
-that Spillway scales from a real Prometheus.
+"""`make demo`: the local cluster with its real node, the operator, and a sample ScalableService
+whose replicas and HAProxy balancer run as real pods, scaled from a real Prometheus on the
+balancer's own metrics while a bounded load on the host drives a surge through it.
 
-`python -m tests.cluster.demo up` starts it all (building what is missing): Debian's Prometheus
-on loopback scraping a traffic wave (`tests/cluster/wave.py`), the operator, and the sample
-pointed at that Prometheus. It waits until the sample is Ready, prints what Spillway made, then
-waits for the first scale-out and prints its reason. `down` stops everything by PID.
+`python -m tests.cluster.demo up` starts it all (building what is missing): Prometheus finding
+the balancer pods by Kubernetes pod discovery, the operator, the sample (the test bed's HTTP app
+on the real node, `/slow?seconds=0.1` standing for work), then the load: steady, a surge ten
+times larger, calm. It prints a status line every few seconds until Spillway has scaled out
+and back in (or the load ended), and leaves everything running. `down` stops everything by PID.
 """
 
 from __future__ import annotations
@@ -22,12 +24,17 @@ from typing import Any
 import yaml
 
 from tests.cluster import __main__ as cluster_cli
-from tests.cluster.localcluster import LocalCluster, free_port
-from tests.integration.components import Prometheus, haproxy_scrape_labels
+from tests.cluster import node as real_node
+from tests.cluster.localcluster import LocalCluster, build
+from tests.integration.components import Prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_STATE = cluster_cli.STATE_DIR / "demo.json"
 SAMPLE = ROOT / "manifests" / "examples" / "demo.yaml"
+ECHO = ROOT / "tests" / "integration" / "apps" / "echo.py"
+NAMESPACE = "demo"
+# steady, a surge ten times larger, calm: name:seconds:clients
+PROFILE = ("steady:30:4", "surge:90:40", "calm:60:2")
 
 
 def _cluster() -> LocalCluster:
@@ -44,34 +51,101 @@ def up() -> int:
     subprocess.run([*kubectl, "apply", "--server-side", "-f", str(ROOT / "crds")], check=True)
     subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd/scalableservices.spillway.io",
                     "--timeout=60s"], check=True)
+    _apply(kubectl, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted"}}})
+    _apply(kubectl, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "apps", "namespace": NAMESPACE},
+                     "data": {"echo.py": ECHO.read_text()}})
     if not DEMO_STATE.exists():
         DEMO_STATE.write_text(json.dumps({"processes": _start_processes(cluster)}))
     state = json.loads(DEMO_STATE.read_text())
-    sample = yaml.safe_load(SAMPLE.read_text())
     prometheus = next(p for p in state["processes"] if p["name"] == "prometheus")
-    sample["spec"]["scaling"]["prometheus"]["url"] = prometheus["url"]
-    subprocess.run([*kubectl, "apply", "-f", "-"], input=yaml.safe_dump(sample), text=True, check=True)
+    sample = _sample(prometheus["url"])
+    _apply(kubectl, sample)
     minimum = sample["spec"]["replicas"]["min"]
-    if _wait_for_status(kubectl, 120, lambda st: any(
-            c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", []))) is None:
-        print("the sample did not become Ready within 120s; see the operator log", file=sys.stderr)
+    if _wait_for_status(kubectl, 180, lambda st: all(_condition(st, t) == "True" for t in ("Ready", "BalancerReady"))
+                        ) is None:
+        print("the sample and its balancer did not become Ready within 180s; see the operator log", file=sys.stderr)
         return 1
     print()
-    subprocess.run([*kubectl, "get", "ssvc,deploy,pods,svc,pdb", "-o", "wide"], check=True)
-    print("\nwaiting for the traffic wave's surge and Spillway's scale-out ...")
-    scaled = _wait_for_status(kubectl, 90, lambda st: (st.get("desiredReplicas") or 0) > minimum)
-    if scaled is None:
-        print("no scale-out within 90s; see the operator log", file=sys.stderr)
-        return 1
-    print(f"scaled: {scaled['lastDecision']['reason']}\n")
-    subprocess.run([*kubectl, "get", "ssvc,deploy"], check=True)
-    wave = next(p for p in state["processes"] if p["name"] == "wave")
+    subprocess.run([*kubectl, "get", "ssvc,deploy,pods,svc,pdb", "-n", NAMESPACE, "-o", "wide"], check=True)
+    service = json.loads(subprocess.run([*kubectl, "get", "svc", "demo", "-n", NAMESPACE, "-o", "json"],
+                                        capture_output=True, text=True, check=True).stdout)
+    url = f"http://{service['spec']['clusterIP']}/slow?seconds=0.1"
+    logs = cluster_cli.STATE_DIR / "logs"
+    load_log = logs / "load.jsonl"
+    load_log.unlink(missing_ok=True)
+    load = _spawn([sys.executable, "-m", "tests.cluster.load", "--url", url, "--log", str(load_log),
+                   *[arg for phase in PROFILE for arg in ("--phase", phase)]], logs / "load.log")
+    state["processes"].append({"name": "load", "pid": load.pid, "match": "tests.cluster.load"})
+    DEMO_STATE.write_text(json.dumps(state))
+    print(f"\nload on {url}: {', '.join(PROFILE)} (name:seconds:clients), pid {load.pid}\n")
+    scaled_out = _follow(kubectl, load, load_log, minimum)
+    subprocess.run([*kubectl, "get", "ssvc,deploy", "-n", NAMESPACE], check=True)
     print(f"\nexport KUBECONFIG={cluster.kubeconfig}\n"
-          "watch: kubectl get ssvc demo -w   (the surge lasts a minute; the count returns to 2 after the\n"
-          "       30s scale-down window)   why: kubectl describe ssvc demo\n"
-          f"drive: curl -d 90 http://127.0.0.1:{wave['port']}/queue   (curl -d wave ... resumes the wave)\n"
+          f"watch: kubectl get ssvc demo -n {NAMESPACE} -w     why: kubectl describe ssvc demo -n {NAMESPACE}\n"
           "stop:  make demo-down")
+    if not scaled_out:
+        print("Spillway did not scale out during the surge; see the operator log", file=sys.stderr)
+        return 1
     return 0
+
+
+def _sample(prometheus_url: str) -> dict[str, Any]:
+    """The sample, made to run here: the test bed's app on the real node, the local HAProxy image."""
+    sample: dict[str, Any] = yaml.safe_load(SAMPLE.read_text())
+    sample["metadata"]["namespace"] = NAMESPACE
+    spec = sample["spec"]
+    spec["scaling"]["prometheus"]["url"] = prometheus_url
+    placement = real_node.node_placement()
+    spec["balancing"]["haproxy"] = {"image": real_node.IMAGES["base"], **placement}
+    spec["template"] = {"spec": {
+        **placement,
+        "terminationGracePeriodSeconds": 10,
+        "volumes": [{"name": "apps", "configMap": {"name": "apps"}}],
+        "containers": [{
+            "name": "app", "image": real_node.IMAGES["base"], "imagePullPolicy": "Never",
+            "command": ["python3", "/apps/echo.py"],
+            "env": [{"name": "READY_AFTER", "value": "1"},
+                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 1},
+            "resources": {"requests": {"cpu": "10m", "memory": "24Mi"}, "limits": {"memory": "64Mi"}},
+            "securityContext": {"runAsUser": 65532, "runAsGroup": 65532, "readOnlyRootFilesystem": True},
+            "volumeMounts": [{"name": "apps", "mountPath": "/apps"}]}]}}
+    return sample
+
+
+def _follow(kubectl: list[str], load: subprocess.Popen[bytes], load_log: Path, minimum: int) -> bool:
+    """A status line every 5 s until the count went above `minimum` and came back, or the load ended."""
+    peak = minimum
+    while True:
+        time.sleep(5)
+        got = subprocess.run([*kubectl, "get", "ssvc", "demo", "-n", NAMESPACE, "-o", "json"], capture_output=True,
+                             text=True)
+        status: dict[str, Any] = json.loads(got.stdout).get("status", {}) if got.returncode == 0 else {}
+        signals = status.get("signals") or {}
+        lines = load_log.read_text().splitlines()[-5:] if load_log.exists() else []
+        recent = [json.loads(line) for line in lines]
+        rate = sum(r["ok"] for r in recent) / max(1, len(recent))
+        failed = sum(r["failed"] for r in recent)
+        p95s = [r["p95"] for r in recent if r["p95"] is not None]
+        phase = recent[-1]["phase"] if recent else "-"
+        desired = status.get("desiredReplicas") or minimum
+        peak = max(peak, desired)
+        print(f"{time.strftime('%H:%M:%S')} {phase:>6}  {rate:5.1f} req/s  p95 "
+              f"{(max(p95s) * 1000 if p95s else 0):6.0f} ms  failed {failed:3d}  queue "
+              f"{signals.get('queueDepth', '-')!s:>5}  replicas {status.get('readyReplicas', 0)}/{desired}", flush=True)
+        if (peak > minimum and desired == minimum) or load.poll() is not None:
+            return peak > minimum
+
+
+def _apply(kubectl: list[str], obj: dict[str, Any]) -> None:
+    subprocess.run([*kubectl, "apply", "-f", "-"], input=yaml.safe_dump(obj), text=True, check=True,
+                   capture_output=True)
+
+
+def _condition(status: dict[str, Any], type_: str) -> str | None:
+    return next((c.get("status") for c in status.get("conditions") or [] if c.get("type") == type_), None)
 
 
 def _wait_for_status(kubectl: list[str], seconds: float,
@@ -88,25 +162,21 @@ def _wait_for_status(kubectl: list[str], seconds: float,
 
 
 def _start_processes(cluster: LocalCluster) -> list[dict[str, object]]:
-    """The wave, Prometheus scraping it, and the operator; each recorded by PID for `down`."""
+    """Prometheus finding the cluster's annotated pods, and the operator; each recorded by PID."""
     logs = cluster_cli.STATE_DIR / "logs"
-    wave_port = free_port()
-    wave = _spawn([sys.executable, "-m", "tests.cluster.wave", "--port", str(wave_port), "--proxy", "demo"],
-                  logs / "wave.log")
     workdir = cluster_cli.STATE_DIR / "prometheus"
     workdir.mkdir(parents=True, exist_ok=True)
-    # The labels pod discovery gives a balancer pod of the sample: the wave stands in for it.
-    prometheus = Prometheus([f"127.0.0.1:{wave_port}"], haproxy_scrape_labels("default", "demo"), workdir)
+    # Pod discovery labels each balancer's series with its namespace and instance: nothing by hand.
+    prometheus = Prometheus([], {}, workdir, kubeconfig=str(cluster.kubeconfig),
+                            binary=str(build()["prometheus"] / "prometheus"))
     prometheus.start()
     assert prometheus.process.proc is not None
     operator = _spawn([str(Path(sys.executable).parent / "spillway"), "run", "--kubeconfig", str(cluster.kubeconfig),
                        "--liveness", "http://127.0.0.1:18081/healthz", "--metrics-address", "127.0.0.1",
                        "--metrics-port", "18080"], logs / "spillway.log")
-    print(f"prometheus {prometheus.url} (pid {prometheus.process.proc.pid}); traffic wave on port {wave_port} "
-          f"(pid {wave.pid}); operator pid {operator.pid}, log {logs / 'spillway.log'}, "
-          "metrics http://127.0.0.1:18080/metrics")
-    return [{"name": "wave", "pid": wave.pid, "match": "tests.cluster.wave", "port": wave_port},
-            {"name": "prometheus", "pid": prometheus.process.proc.pid, "match": "prometheus",
+    print(f"prometheus {prometheus.url} (pid {prometheus.process.proc.pid}); operator pid {operator.pid}, "
+          f"log {logs / 'spillway.log'}, metrics http://127.0.0.1:18080/metrics")
+    return [{"name": "prometheus", "pid": prometheus.process.proc.pid, "match": "prometheus",
              "url": prometheus.url},
             {"name": "operator", "pid": operator.pid, "match": "spillway"}]
 

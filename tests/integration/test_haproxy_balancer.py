@@ -107,6 +107,7 @@ class Bed:
     namespace: str
     node: Any
     kube: Any
+    created: list[str] = field(default_factory=list)
 
     def app_template(self) -> dict[str, Any]:
         return {"metadata": {"annotations": {}}, "spec": self.node.pod_spec(
@@ -138,6 +139,7 @@ class Bed:
         obj = {"apiVersion": "spillway.io/v1alpha1", "kind": "ScalableService",
                "metadata": {"name": name, "namespace": self.namespace}, "spec": body}
         self.k.apply(obj)
+        self.created.append(name)
         self.k.wait_for("ssvc", name, self.namespace, lambda s: _true(s, "BalancerReady") and _true(s, "Ready"),
                         timeout=120, what=f"{name}: balancer and {replicas} replicas ready")
         self.wait_servers(name, replicas)
@@ -195,6 +197,17 @@ def bed(kube: Any, k: Kubectl, real_node: Any) -> Iterator[Bed]:
     with running_operator(kube.kubeconfig):
         yield Bed(k, namespace, real_node, kube)
         k.run("delete", "namespace", namespace, "--wait=true", "--timeout=120s", check=False)
+
+
+@pytest.fixture(autouse=True)
+def removed_after(bed: Bed) -> Iterator[None]:
+    """Each test's ScalableServices go with it: the real node has two cores, and the balancer
+    pods of earlier tests would hold the CPU requests later ones need."""
+    yield
+    for name in bed.created:
+        bed.k.run("delete", "ssvc", name, "-n", bed.namespace, "--wait=true", "--timeout=60s", check=False)
+    bed.created.clear()
+    wait_until(lambda: not bed.k.items("pod", bed.namespace), 90, "the test's pods gone", every=1)
 
 
 def test_round_robin_spreads_evenly_and_the_front_service_reaches_the_balancer(bed: Bed) -> None:
