@@ -153,7 +153,8 @@ def _wait_for_status(kubectl: list[str], seconds: float,
     """The sample's status once `check` holds, or None after `seconds`."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        got = subprocess.run([*kubectl, "get", "ssvc", "demo", "-o", "json"], capture_output=True, text=True)
+        got = subprocess.run([*kubectl, "get", "ssvc", "demo", "-n", NAMESPACE, "-o", "json"], capture_output=True,
+                             text=True)
         status: dict[str, Any] = json.loads(got.stdout).get("status", {}) if got.returncode == 0 else {}
         if check(status):
             return status

@@ -99,7 +99,7 @@ def test_haproxy_servers_come_from_srv_records_with_the_replica_capacity() -> No
                     capacity={"concurrency": 8, "queueLimit": 4, "timeout": "2500ms"})
     backend = _backend(plan)
     assert backend[-1] == ("server-template app- 12 _http._tcp.checkout-backends.shop.svc.cluster.local resolvers "
-                           "cluster resolve-prefer ipv4 resolve-opts ignore-weight check inter 2s fall 2 rise 1 observe layer4 "
+                           "cluster resolve-prefer ipv4 resolve-opts ignore-weight check inter 1s fall 2 rise 1 observe layer4 "
                            "error-limit 1 on-error mark-down maxconn 8")
     config = _objects(plan, "ConfigMap")[0]["data"]["haproxy.cfg"]
     assert "    timeout queue 2500ms\n" in config and "    timeout server 2500ms\n" in config
