@@ -4,7 +4,8 @@ it does in a cluster: the Service's DNS name through CoreDNS, its ClusterIP thro
 Sends one request at a time to URL, a new connection each, every INTERVAL seconds; stops when
 the file STOP appears or after MAX_SECONDS, whichever comes first. Prints a JSON summary line
 every second and a final one with "done": true: ok count, the pods that answered, and the
-failures (status or error) with their times."""
+failures (status or error) with their times. Refusals before the first answer are counted apart
+(`before_first`): the pod may start before kube-proxy has programmed the Service it calls."""
 
 import json
 import os
@@ -18,13 +19,14 @@ MAX_SECONDS = float(os.environ.get("MAX_SECONDS", "300"))
 STOP = os.environ.get("STOP", "/run/client/stop")
 
 started = time.monotonic()
-ok, pods, failures = 0, {}, []
+ok, pods, failures, before_first = 0, {}, [], 0
 last_report = started
 
 
 def report(done: bool) -> None:
     print(json.dumps({"done": done, "ok": ok, "pods": pods, "failures": failures[-50:],
-                      "failed": len(failures), "elapsed": round(time.monotonic() - started, 1)}), flush=True)
+                      "failed": len(failures), "before_first": before_first,
+                      "elapsed": round(time.monotonic() - started, 1)}), flush=True)
 
 
 while time.monotonic() - started < MAX_SECONDS and not os.path.exists(STOP):
@@ -37,7 +39,10 @@ while time.monotonic() - started < MAX_SECONDS and not os.path.exists(STOP):
     except urllib.error.HTTPError as err:
         failures.append({"at": at, "status": err.code, "body": err.read().decode(errors="replace")[:200]})
     except Exception as err:  # noqa: BLE001 - every failure is what the test looks for
-        failures.append({"at": at, "error": repr(err)[:200]})
+        if ok == 0 and "Connection refused" in repr(err):
+            before_first += 1  # the Service's rules are not in place yet
+        else:
+            failures.append({"at": at, "error": repr(err)[:200]})
     if time.monotonic() - last_report >= 1:
         report(False)
         last_report = time.monotonic()
