@@ -122,31 +122,43 @@ def _apply_all(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, replic
                report: Report) -> list[dict[str, Any]]:
     applied = []
     objects = build_app(owner, spec, replicas, adopted)
-    wanted = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    wanted = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects}
     for obj in objects:
-        desired = fingerprinted(obj)
         name = obj["metadata"]["name"]
         live = (live_deployments.get(name) if obj["kind"] == "Deployment"
                 else cluster.get(obj["apiVersion"], obj["kind"], owner.namespace, name))
-        if live is None or not covers(live, desired):
-            live = cluster.apply(desired)
-            report.writes += 1
-        applied.append(live)
+        applied.append(_apply_changed(cluster, obj, live, report))
     if adopted is not None and adopted["spec"].get("replicas") != replicas:
         cluster.scale("apps/v1", "Deployment", owner.namespace, adopted["metadata"]["name"], replicas)
         report.writes += 1
-    report.writes += _remove_unwanted(cluster, owner, wanted)
+    # A removed pool, a disabled PDB.
+    report.writes += _remove_owned(cluster, owner, APP, _APP_KINDS, wanted)
     return applied
 
 
-def _remove_unwanted(cluster: Cluster, owner: Owner, wanted: set[tuple[str, str]]) -> int:
-    """Delete app children Spillway made but no longer wants: a removed pool, a disabled PDB."""
+_APP_KINDS = [("apps/v1", "Deployment"), ("policy/v1", "PodDisruptionBudget")]
+_BALANCER_KINDS = [*_APP_KINDS, ("v1", "Service"), ("v1", "ConfigMap")]
+
+
+def _apply_changed(cluster: Cluster, obj: dict[str, Any], live: dict[str, Any] | None,
+                   report: Report) -> dict[str, Any]:
+    """`obj` applied unless `live` already covers it; the object as the cluster has it."""
+    desired = fingerprinted(obj)
+    if live is None or not covers(live, desired):
+        live = cluster.apply(desired)
+        report.writes += 1
+    return live
+
+
+def _remove_owned(cluster: Cluster, owner: Owner, component: str, kinds: list[tuple[str, str]],
+                  wanted: set[tuple[str, str, str]]) -> int:
+    """Delete the `component` children of these kinds Spillway made but no longer wants."""
     removed = 0
-    for api_version, kind in (("apps/v1", "Deployment"), ("policy/v1", "PodDisruptionBudget")):
-        for obj in cluster.list(api_version, kind, owner.namespace, selector_labels(owner, APP)):
+    for api_version, kind in kinds:
+        for obj in cluster.list(api_version, kind, owner.namespace, selector_labels(owner, component)):
             meta = obj["metadata"]
             owned = any(ref.get("uid") == owner.uid for ref in meta.get("ownerReferences") or [])
-            if owned and (kind, meta["name"]) not in wanted:
+            if owned and (api_version, kind, meta["name"]) not in wanted:
                 cluster.delete(api_version, kind, owner.namespace, meta["name"])
                 removed += 1
     return removed
@@ -194,33 +206,15 @@ def _apply_balancer(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, o
             # Created once, never rewritten: a new key would log every sticky user out of their replica.
             cluster.create(haproxy.cookie_secret(owner, secrets.token_hex(32)))
             report.writes += 1
-    applied = []
-    for obj in objects:
-        desired = fingerprinted(obj)
-        live = cluster.get(obj["apiVersion"], obj["kind"], owner.namespace, obj["metadata"]["name"])
-        if live is None or not covers(live, desired):
-            live = cluster.apply(desired)
-            report.writes += 1
-        applied.append(live)
+    applied = [_apply_changed(cluster, obj, cluster.get(obj["apiVersion"], obj["kind"], owner.namespace,
+                                                        obj["metadata"]["name"]), report) for obj in objects]
     if cleanup:
-        report.writes += _remove_unused_balancer(cluster, owner, objects)
+        wanted = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects}
+        # Only versions the CRD serves: listing another fails (Istio before 1.22 serves no v1).
+        kinds = _BALANCER_KINDS + [(r.api_version, r.kind) for r in balancing.every_requirement()
+                                   if _serves(cluster.crd(r.crd), r.api_version)]
+        report.writes += _remove_owned(cluster, owner, haproxy.COMPONENT, kinds, wanted)
     return applied
-
-
-def _remove_unused_balancer(cluster: Cluster, owner: Owner, objects: list[dict[str, Any]]) -> int:
-    wanted = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects}
-    kinds = [("apps/v1", "Deployment"), ("policy/v1", "PodDisruptionBudget"), ("v1", "Service"), ("v1", "ConfigMap")]
-    # Only versions the CRD serves: listing another fails (Istio before 1.22 serves no v1).
-    kinds += [(r.api_version, r.kind) for r in balancing.every_requirement() if _serves(cluster.crd(r.crd), r.api_version)]
-    removed = 0
-    for api_version, kind in kinds:
-        for obj in cluster.list(api_version, kind, owner.namespace, selector_labels(owner, haproxy.COMPONENT)):
-            meta = obj["metadata"]
-            owned = any(ref.get("uid") == owner.uid for ref in meta.get("ownerReferences") or [])
-            if owned and (api_version, kind, meta["name"]) not in wanted:
-                cluster.delete(api_version, kind, owner.namespace, meta["name"])
-                removed += 1
-    return removed
 
 
 def _balancer_ready(spec: ScalableServiceSpec, plan: Plan, unserved: list[str],
