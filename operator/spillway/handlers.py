@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -23,9 +24,16 @@ from spillway.autoscale import DEFAULT_INTERVAL_SECONDS, Memory, act, observe, r
 from spillway.kube.cluster import KubeCluster, connection, load_api_client
 from spillway.metrics.prometheus import PrometheusSignals
 from spillway.ports import ClusterError
+from spillway.kube.sentinels import RedisSentinelProbe
 from spillway.reconcile import reconcile
+from spillway.resources import sessionstore
+from spillway.resources.meta import Owner
+from spillway.sessions import Follower
 
 RETRY_SECONDS = 10
+# How often a Sentinel-mode store's sentinels are asked who the primary is, between reconciles:
+# the write Service follows a failover within about this much of the sentinels' agreement.
+FOLLOW_SECONDS = 1.0
 # How often the scaling loop re-applies the children when nothing moved: drift of a Service or
 # PodDisruptionBudget has no event Spillway watches.
 RESYNC = timedelta(seconds=60)
@@ -48,8 +56,22 @@ def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
         memo.cluster = KubeCluster(load_api_client(getattr(memo, "kubeconfig", None)))
     if getattr(memo, "signals", None) is None:
         memo.signals = PrometheusSignals()
+    if getattr(memo, "probe", None) is None:
+        memo.probe = RedisSentinelProbe()
+    memo.operator_peer = operator_peer_from_env()
     if getattr(memo, "peering", None):
         ensure_peering(memo.cluster, memo.peering, getattr(memo, "namespaces", None) or [])
+
+
+def operator_peer_from_env() -> dict[str, Any] | None:
+    """The operator's own pods as a NetworkPolicy peer (the chart sets both variables from the
+    downward API and its labels); None when it runs outside a cluster."""
+    namespace = os.environ.get("SPILLWAY_POD_NAMESPACE")
+    selector = os.environ.get("SPILLWAY_POD_SELECTOR")
+    if not namespace or not selector:
+        return None
+    pairs = dict(item.split("=", 1) for item in selector.split(",") if "=" in item)
+    return sessionstore.operator_peer(namespace, pairs) if pairs else None
 
 
 def ensure_peering(cluster: KubeCluster, name: str, namespaces: list[str]) -> None:
@@ -108,6 +130,30 @@ async def scaling_loop(stopped: kopf.DaemonStopped, name: str, namespace: str | 
         memo.resynced.pop((namespace, name), None)
 
 
+def _sentinel_store(spec: kopf.Spec, **_: Any) -> bool:
+    store = spec.get("sessionStore") or {}
+    return bool(store.get("type") == "Redis" and (store.get("redis") or {}).get("mode", "Sentinel") == "Sentinel")
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, when=_sentinel_store, cancellation_timeout=10, initial_delay=1)
+async def primary_follower(stopped: kopf.DaemonStopped, name: str, namespace: str | None, uid: str,
+                           memo: kopf.Memo, **_: Any) -> None:
+    """Between reconciles, asks a Sentinel-mode store's sentinels every FOLLOW_SECONDS who the
+    primary is; when they agree on a new one, a reconcile moves the role label (so the write
+    Service follows the failover) and reports it. Stops when the store is no longer Sentinel."""
+    assert namespace is not None, "ScalableServices are namespaced"
+    follower = Follower()
+    owner = Owner(name=name, namespace=namespace, uid=uid)
+    while not stopped:
+        try:
+            if await asyncio.to_thread(follower.changed, memo.cluster, memo.probe, owner):
+                await asyncio.to_thread(_reconcile, memo, namespace, name, False)
+        except Exception:  # noqa: BLE001 - the follower must outlive any one look
+            log.exception("following the primary of %s/%s failed", namespace, name)
+            follower.addresses = []
+        await stopped.wait(FOLLOW_SECONDS)
+
+
 def _scale_once(memo: kopf.Memo, namespace: str, name: str, watched: dict[str, Any],
                 due: float | None = None) -> float | None:
     """One interval: signals read without the lock (a slow Prometheus never blocks a reconcile),
@@ -130,7 +176,7 @@ def _scale_once(memo: kopf.Memo, namespace: str, name: str, watched: dict[str, A
             moved = outcome.decision is not None and outcome.decision.direction != "none"
             last = memo.resynced.get(key)
             if moved or last is None or now - last >= RESYNC:
-                reconcile(memo.cluster, body, datetime.now(UTC))
+                reconcile(memo.cluster, body, datetime.now(UTC), memo.probe, memo.operator_peer)
                 memo.resynced[key] = now
         telemetry.INTERVALS.labels(outcome="ok").inc()
         return outcome.seconds
@@ -164,7 +210,7 @@ def _reconcile(memo: kopf.Memo, namespace: str, name: str, retry: bool = True) -
             body = memo.cluster.get(f"{GROUP}/{VERSION}", KIND, namespace, name)
             if body is None:
                 return
-            outcome = reconcile(memo.cluster, body, datetime.now(UTC))
+            outcome = reconcile(memo.cluster, body, datetime.now(UTC), memo.probe, memo.operator_peer)
         except ClusterError as err:
             telemetry.RECONCILES.labels(result="error").inc()
             if retry and err.retryable:

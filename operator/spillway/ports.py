@@ -4,7 +4,10 @@ one, tests pass a fake. Keeps the reconcile free of any client library."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from spillway.resources.sessionstore.state import SentinelView
 
 
 class ClusterError(Exception):
@@ -36,6 +39,10 @@ class Cluster(Protocol):
 
     def scale(self, api_version: str, kind: str, namespace: str, name: str, replicas: int) -> None: ...
 
+    def label(self, api_version: str, kind: str, namespace: str, name: str, labels: dict[str, str | None]) -> None:
+        """Set (or, for None, remove) labels of one object with a merge patch."""
+        ...
+
     def patch_status(self, body: dict[str, Any], status: dict[str, Any]) -> None: ...
 
     def event(self, body: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
@@ -43,6 +50,13 @@ class Cluster(Protocol):
     def crd(self, name: str) -> dict[str, Any] | None:
         """The CustomResourceDefinition `name` (e.g. httproutes.gateway.networking.k8s.io), or
         None when the cluster has none; may be cached for a minute."""
+        ...
+
+
+class SentinelProbe(Protocol):
+    def ask(self, addresses: list[str], port: int, master: str, timeout_seconds: float) -> SentinelView:
+        """Ask each sentinel at `addresses` which primary it monitors for `master` and whether
+        it sees a quorum; never raises (what failed is in the view's `problem`)."""
         ...
 
 

@@ -14,18 +14,22 @@ from typing import Any
 
 from spillway.api import SpecError, parse_spec
 from spillway.api.spec import ScalableServiceSpec
-from spillway.ports import Cluster, ClusterError
+from spillway.children import apply_changed, remove_owned
+from spillway.ports import Cluster, ClusterError, SentinelProbe
 from spillway.reporting import Conditions, Outcome, Report
 from spillway.resources import balancing
 from spillway.resources.balancing import haproxy
 from spillway.resources.balancing.base import Context, Plan, Requirement
 from spillway.resources.capabilities import verdicts
-from spillway.resources.compare import covers, fingerprinted
-from spillway.resources.meta import Owner, selector_labels, selector_string
+from spillway.resources.meta import Owner, selector_string
 from spillway.resources.workload import APP, app_selector, build_app, deployment_name, pool_selector
 from spillway.scaling.bounds import standing_replicas
+from spillway.sessions import StoreOutcome, reconcile_store
 
-def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime) -> Outcome:
+def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: SentinelProbe | None = None,
+              operator: dict[str, Any] | None = None) -> Outcome:
+    """`probe` asks a Sentinel-mode store's sentinels who the primary is; `operator` is the
+    NetworkPolicy peer that lets the operator's pods reach them (None outside a cluster)."""
     owner = Owner.from_body(body)
     status = body.get("status") or {}
     generation = body["metadata"].get("generation")
@@ -59,7 +63,9 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime) -> Outcome:
     ready = next((c for c in conditions if c.get("type") == "Ready"), {})
     cleanup = status.get("observedGeneration") != generation or ready.get("reason") == "ApplyFailed"
     try:
-        applied = _apply_all(cluster, owner, spec, replicas, adopted, live, report)
+        session = reconcile_store(cluster, probe, owner, spec, selector, cleanup, operator)
+        report.writes += session.writes
+        applied = _apply_all(cluster, owner, spec, replicas, adopted, live, report, session)
         balancer_objects = [o for o in plan.objects if (o["apiVersion"], o["kind"]) not in skipped]
         applied_balancer = _apply_balancer(cluster, owner, spec, balancer_objects, report, cleanup)
     except ClusterError as err:
@@ -80,6 +86,10 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime) -> Outcome:
         f"{ready} of {replicas} replicas are ready.",
     )
     conditions = report.set(conditions, "BalancerReady", *_balancer_ready(spec, plan, unserved, applied_balancer))
+    if session.condition is None:
+        conditions = report.drop(conditions, "SessionStoreReady")
+    else:
+        conditions = report.set(conditions, "SessionStoreReady", *session.condition)
     for verdict in verdicts(owner, spec):
         if verdict.status is None:
             conditions = report.drop(conditions, verdict.type)
@@ -92,6 +102,7 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime) -> Outcome:
         "desiredReplicas": replicas,
         "selector": selector_string(selector),
         "balancer": {"provider": balancer.provider, "algorithm": balancer.algorithm, "endpoint": balancer.endpoint},
+        "sessionStore": session.status,
         "conditions": conditions,
     }
     return report.publish(fields, ready=all_ready, message=f"{ready}/{replicas} ready")
@@ -119,49 +130,27 @@ def _live_deployments(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec,
 
 def _apply_all(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, replicas: int,
                adopted: dict[str, Any] | None, live_deployments: dict[str, dict[str, Any]],
-               report: Report) -> list[dict[str, Any]]:
+               report: Report, session: StoreOutcome) -> list[dict[str, Any]]:
     applied = []
-    objects = build_app(owner, spec, replicas, adopted)
+    objects = build_app(owner, spec, replicas, adopted, env=session.env, checksum=session.checksum)
     wanted = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects}
     for obj in objects:
         name = obj["metadata"]["name"]
         live = (live_deployments.get(name) if obj["kind"] == "Deployment"
                 else cluster.get(obj["apiVersion"], obj["kind"], owner.namespace, name))
-        applied.append(_apply_changed(cluster, obj, live, report))
+        found, wrote = apply_changed(cluster, obj, live)
+        report.writes += wrote
+        applied.append(found)
     if adopted is not None and adopted["spec"].get("replicas") != replicas:
         cluster.scale("apps/v1", "Deployment", owner.namespace, adopted["metadata"]["name"], replicas)
         report.writes += 1
     # A removed pool, a disabled PDB.
-    report.writes += _remove_owned(cluster, owner, APP, _APP_KINDS, wanted)
+    report.writes += remove_owned(cluster, owner, APP, _APP_KINDS, wanted)
     return applied
 
 
 _APP_KINDS = [("apps/v1", "Deployment"), ("policy/v1", "PodDisruptionBudget")]
 _BALANCER_KINDS = [*_APP_KINDS, ("v1", "Service"), ("v1", "ConfigMap")]
-
-
-def _apply_changed(cluster: Cluster, obj: dict[str, Any], live: dict[str, Any] | None,
-                   report: Report) -> dict[str, Any]:
-    """`obj` applied unless `live` already covers it; the object as the cluster has it."""
-    desired = fingerprinted(obj)
-    if live is None or not covers(live, desired):
-        live = cluster.apply(desired)
-        report.writes += 1
-    return live
-
-
-def _remove_owned(cluster: Cluster, owner: Owner, component: str, kinds: list[tuple[str, str]],
-                  wanted: set[tuple[str, str, str]]) -> int:
-    """Delete the `component` children of these kinds Spillway made but no longer wants."""
-    removed = 0
-    for api_version, kind in kinds:
-        for obj in cluster.list(api_version, kind, owner.namespace, selector_labels(owner, component)):
-            meta = obj["metadata"]
-            owned = any(ref.get("uid") == owner.uid for ref in meta.get("ownerReferences") or [])
-            if owned and (api_version, kind, meta["name"]) not in wanted:
-                cluster.delete(api_version, kind, owner.namespace, meta["name"])
-                removed += 1
-    return removed
 
 
 def _unserved(cluster: Cluster, requires: tuple[Requirement, ...]) -> tuple[set[tuple[str, str]], list[str]]:
@@ -206,14 +195,18 @@ def _apply_balancer(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, o
             # Created once, never rewritten: a new key would log every sticky user out of their replica.
             cluster.create(haproxy.cookie_secret(owner, secrets.token_hex(32)))
             report.writes += 1
-    applied = [_apply_changed(cluster, obj, cluster.get(obj["apiVersion"], obj["kind"], owner.namespace,
-                                                        obj["metadata"]["name"]), report) for obj in objects]
+    applied = []
+    for obj in objects:
+        found, wrote = apply_changed(cluster, obj, cluster.get(obj["apiVersion"], obj["kind"], owner.namespace,
+                                                               obj["metadata"]["name"]))
+        report.writes += wrote
+        applied.append(found)
     if cleanup:
         wanted = {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects}
         # Only versions the CRD serves: listing another fails (Istio before 1.22 serves no v1).
         kinds = _BALANCER_KINDS + [(r.api_version, r.kind) for r in balancing.every_requirement()
                                    if _serves(cluster.crd(r.crd), r.api_version)]
-        report.writes += _remove_owned(cluster, owner, haproxy.COMPONENT, kinds, wanted)
+        report.writes += remove_owned(cluster, owner, haproxy.COMPONENT, kinds, wanted)
     return applied
 
 

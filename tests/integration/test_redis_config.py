@@ -97,7 +97,7 @@ class Pod:
         config_map = next(o for o in objects if o["kind"] == "ConfigMap")
         server_secret = next(o for o in objects if o["metadata"]["name"] == sessionstore.redis_name(OWNER)
                              and o["kind"] == "Secret")
-        for directory, files in ((pod.config, config_map["data"]), (pod.secret, server_secret["stringData"])):
+        for directory, files in ((pod.config, config_map["data"]), (pod.secret, sessionstore.secret_text(server_secret))):
             for name, text in files.items():
                 (directory / name).write_text(text)
         return pod

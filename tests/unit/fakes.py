@@ -75,6 +75,16 @@ class FakeCluster:
         self.objects[self._key(api_version, kind, namespace, name)]["spec"]["replicas"] = replicas
         self.writes.append(("scale", kind, name))
 
+    def label(self, api_version: str, kind: str, namespace: str, name: str, labels: dict[str, str | None]) -> None:
+        found = self.objects[self._key(api_version, kind, namespace, name)]
+        current = found["metadata"].setdefault("labels", {})
+        for key, value in labels.items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = value
+        self.writes.append(("label", kind, name))
+
     def patch_status(self, body: dict[str, Any], status: dict[str, Any]) -> None:
         body.setdefault("status", {}).update(copy.deepcopy(status))
         self.statuses.append(copy.deepcopy(status))

@@ -165,11 +165,11 @@ def test_transient_failure_propagates_for_a_retry(cluster: FakeCluster) -> None:
 
 
 def test_what_cannot_be_honoured_is_a_condition_and_one_warning(cluster: FakeCluster) -> None:
-    body = resource(minimal_spec(balancing={"algorithm": "LeastConnection"}, sessionStore={"type": "Redis"}))
+    body = resource(minimal_spec(balancing={"algorithm": "LeastConnection"}, headroom={"replicas": 1}))
     reconcile(cluster, body, NOW)
     balancer = _condition(body, "BalancerReady")
     assert (balancer["status"], balancer["reason"]) == ("True", "AlgorithmNotHonoured")
-    assert _condition(body, "SessionStoreReady")["reason"] == "SessionStoreNotAvailable"
+    assert _condition(body, "HeadroomReady")["reason"] == "HeadroomNotAvailable"
     assert ("Warning", "AlgorithmNotHonoured", balancer["message"]) in cluster.events
     assert body["status"]["balancer"] == {"provider": "Service", "algorithm": "Random",
                                           "endpoint": "checkout.shop.svc:80"}

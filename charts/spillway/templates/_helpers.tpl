@@ -47,11 +47,26 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [get, list, create, patch, delete]
-# Prometheus credentials named in a ScalableService are read by name; the HAProxy provider's
-# cookie key is created once. Never list, watch, update or delete.
+# Prometheus credentials and an External session store's URL are read by name; the HAProxy
+# provider's cookie key and the session store's generated password are created once; the session
+# store's Secrets are patched when their derived content changes. Never list, watch or delete:
+# the owner reference removes them with the ScalableService.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, create]
+  verbs: [get, create, patch]
+# The session store: its StatefulSets and NetworkPolicies, listed by Spillway's labels to remove
+# what a mode no longer uses.
+- apiGroups: [apps]
+  resources: [statefulsets]
+  verbs: [get, list, create, patch, delete]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, create, patch, delete]
+# The Redis and sentinel pods: their IPs (to ask the sentinels) and the role label that makes
+# the write Service follow the primary.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, patch]
 # What the balancing providers render, each only where its CRD exists.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]

@@ -323,6 +323,10 @@ class SessionStore(SpecModel):
         Rule("self.type != 'External' || has(self.external)",
              "sessionStore.type External needs sessionStore.external.urlSecretRef",
              lambda s: s.type != "External" or s.external is not None, ".external"),
+        Rule("self.type != 'Redis' || !has(self.external)",
+             "sessionStore: type Redis provisions a store, so sessionStore.external must not be set "
+             "(use type External to keep your own store)",
+             lambda s: s.type != "Redis" or s.external is None, ".external"),
     )
     type: Literal["None", "Redis", "External"] = Field("None", description=(
         "Redis provisions a store for this service; External uses one you run."))

@@ -65,8 +65,12 @@ class BalancerStatus(SpecModel):
 
 
 class SessionStoreStatus(SpecModel):
-    endpoint: str | None = Field(None, description="host:port of the store.")
+    type: str | None = Field(None, description="Redis (provisioned) or External.")
+    mode: str | None = Field(None, description="Standalone or Sentinel (provisioned only).")
+    endpoint: str | None = Field(None, description="host:port of the write endpoint (provisioned only).")
     secret_name: str | None = Field(None, description="Secret holding the connection (never the value).")
+    primary: str | None = Field(None, description="The pod the sentinels name primary (Sentinel mode).")
+    persistence: str | None = Field(None, description="Where data lives: a PersistentVolumeClaim or an emptyDir.")
 
 
 class ScalableServiceStatus(SpecModel):

@@ -143,6 +143,14 @@ class KubeCluster:
             raise ClusterError(f"{kind} {namespace}/{name} is gone", status=404, retryable=False) from err
         log.info("scaled %s %s/%s to %d", kind, namespace, name, replicas)
 
+    def label(self, api_version: str, kind: str, namespace: str, name: str, labels: dict[str, str | None]) -> None:
+        try:
+            _call(self._resource(api_version, kind).patch, body={"metadata": {"labels": labels}}, name=name,
+                  namespace=namespace, content_type=MERGE_PATCH, field_manager=FIELD_MANAGER)
+        except NotFoundError as err:
+            raise ClusterError(f"{kind} {namespace}/{name} is gone", status=404, retryable=True) from err
+        log.info("labelled %s %s/%s: %s", kind, namespace, name, labels)
+
     def patch_status(self, body: dict[str, Any], status: dict[str, Any]) -> None:
         meta = body["metadata"]
         resource = self._resource(f"{GROUP}/{VERSION}", KIND).subresources["status"]

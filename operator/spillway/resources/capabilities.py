@@ -16,7 +16,9 @@ from spillway.resources.balancing.base import NOT_HONOURED as BALANCING_NOT_HONO
 from spillway.resources.meta import Owner
 
 # Reasons a person must act on (posted as Warning events).
-NOT_HONOURED = {"SessionStoreNotAvailable", "HeadroomNotAvailable", *BALANCING_NOT_HONOURED}
+NOT_HONOURED = {"HeadroomNotAvailable", *BALANCING_NOT_HONOURED,
+                # the session store's reasons that need a person (sessionstore.state)
+                "SecretNotFound", "SecretKeyNotFound", "InvalidURL", "InvalidSettings", "NoQuorum"}
 
 
 @dataclass(frozen=True)
@@ -30,18 +32,9 @@ class Verdict:
 
 
 def verdicts(owner: Owner, spec: ScalableServiceSpec) -> list[Verdict]:
-    """The session-store and headroom conditions; `BalancerReady` is the balancing provider's
-    (`spillway.resources.balancing`)."""
-    return [_session_store(spec), _headroom(spec)]
-
-
-def _session_store(spec: ScalableServiceSpec) -> Verdict:
-    store = spec.session_store
-    if store.type == "None":
-        return Verdict("SessionStoreReady", None)
-    return Verdict("SessionStoreReady", False, "SessionStoreNotAvailable", (
-        f"sessionStore.type {store.type} is not provided by this version of Spillway; the app receives no "
-        f"{store.env} and keeps sessions on each replica."))
+    """The headroom condition; `BalancerReady` is the balancing provider's
+    (`spillway.resources.balancing`), `SessionStoreReady` the session store's (`spillway.sessions`)."""
+    return [_headroom(spec)]
 
 
 def _headroom(spec: ScalableServiceSpec) -> Verdict:

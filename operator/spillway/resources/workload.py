@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from spillway import GROUP
 from spillway.api.spec import Pool, ScalableServiceSpec
 from spillway.resources.meta import POOL_LABEL, Owner, metadata, selector_labels
 
@@ -52,14 +53,30 @@ def pool_selector(owner: Owner, pool: Pool) -> dict[str, str]:
     return {**selector_labels(owner, APP), POOL_LABEL: pool.name}
 
 
-def build_deployment(owner: Owner, spec: ScalableServiceSpec, replicas: int,
-                     pool: Pool | None = None) -> dict[str, Any]:
+SESSION_STORE_CHECKSUM = f"{GROUP}/session-store-checksum"
+
+
+def with_env(pod_spec: dict[str, Any], env: list[dict[str, Any]]) -> dict[str, Any]:
+    """`pod_spec` with `env` added to every container; a name the template already sets is the
+    template's."""
+    if not env:
+        return pod_spec
+    for container in pod_spec.get("containers") or []:
+        own = {e.get("name") for e in container.get("env") or []}
+        container["env"] = [*(container.get("env") or []), *(copy.deepcopy(e) for e in env if e["name"] not in own)]
+    return pod_spec
+
+
+def build_deployment(owner: Owner, spec: ScalableServiceSpec, replicas: int, pool: Pool | None = None,
+                     env: list[dict[str, Any]] | None = None, checksum: str | None = None) -> dict[str, Any]:
     assert spec.template is not None, "an adopted Deployment is never built"
     match = selector_labels(owner, APP) if pool is None else pool_selector(owner, pool)
     template = copy.deepcopy(spec.template)
     template_meta = template.setdefault("metadata", {})
     template_meta["labels"] = {**(template_meta.get("labels") or {}), **match}
-    pod_spec = restricted(template.get("spec") or {})
+    if checksum is not None:  # a new password or address rolls the app onto it
+        template_meta["annotations"] = {**(template_meta.get("annotations") or {}), SESSION_STORE_CHECKSUM: checksum}
+    pod_spec = with_env(restricted(template.get("spec") or {}), env or [])
     if pool is not None and pool.node_selector:
         pod_spec["nodeSelector"] = {**(pod_spec.get("nodeSelector") or {}), **pool.node_selector}
     template["spec"] = pod_spec
@@ -71,12 +88,13 @@ def build_deployment(owner: Owner, spec: ScalableServiceSpec, replicas: int,
     }
 
 
-def build_deployments(owner: Owner, spec: ScalableServiceSpec, replicas: int) -> list[dict[str, Any]]:
+def build_deployments(owner: Owner, spec: ScalableServiceSpec, replicas: int, env: list[dict[str, Any]] | None = None,
+                      checksum: str | None = None) -> list[dict[str, Any]]:
     """One Deployment, or one per pool with `replicas` split by weight."""
     if not spec.pools:
-        return [build_deployment(owner, spec, replicas)]
+        return [build_deployment(owner, spec, replicas, None, env, checksum)]
     shares = split_by_weight(replicas, [p.weight for p in spec.pools])
-    return [build_deployment(owner, spec, n, pool) for pool, n in zip(spec.pools, shares, strict=True)]
+    return [build_deployment(owner, spec, n, pool, env, checksum) for pool, n in zip(spec.pools, shares, strict=True)]
 
 
 def build_service(owner: Owner, spec: ScalableServiceSpec, selector: dict[str, str]) -> dict[str, Any]:
@@ -121,12 +139,13 @@ def app_selector(owner: Owner, spec: ScalableServiceSpec, adopted: dict[str, Any
     return selector_labels(owner, APP)
 
 
-def build_app(owner: Owner, spec: ScalableServiceSpec, replicas: int,
-              adopted: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def build_app(owner: Owner, spec: ScalableServiceSpec, replicas: int, adopted: dict[str, Any] | None = None,
+              env: list[dict[str, Any]] | None = None, checksum: str | None = None) -> list[dict[str, Any]]:
     """The app's own objects, in apply order; the Service in front of it is the balancing
-    provider's (`spillway.resources.balancing`)."""
+    provider's (`spillway.resources.balancing`). `env` (secretKeyRefs to the session store's
+    connection) goes into every container, `checksum` onto the pod template."""
     selector = app_selector(owner, spec, adopted)
-    objects = build_deployments(owner, spec, replicas) if spec.target_ref is None else []
+    objects = build_deployments(owner, spec, replicas, env, checksum) if spec.target_ref is None else []
     pdb = build_pdb(owner, spec, selector)
     if pdb is not None:
         objects.append(pdb)

@@ -47,15 +47,17 @@ def test_rendered_objects_are_valid_kubernetes(values: list[str]) -> None:
             kubernetes_validate.validate(obj, "1.36.0", strict=True)
 
 
-def test_rbac_has_no_wildcards_and_never_lists_or_changes_secrets() -> None:
+def test_rbac_has_no_wildcards_and_never_lists_watches_or_deletes_secrets() -> None:
     for values in ([], ["--set", "watchNamespaces={team-a}"]):
         rules = [r for o in objects(*values) if o["kind"] in ("ClusterRole", "Role") for r in o["rules"]]
         assert rules
         for rule in rules:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
             if "secrets" in rule["resources"]:
-                # Read one by name (Prometheus credentials), create the balancer's cookie key once.
-                assert (rule["resources"], rule["verbs"]) == (["secrets"], ["get", "create"])
+                # Read one by name (Prometheus credentials, an External store's URL), create the
+                # balancer's cookie key and the session store's password once, patch the session
+                # store's derived Secrets; nothing that reads every Secret or removes one.
+                assert (rule["resources"], rule["verbs"]) == (["secrets"], ["get", "create", "patch"])
 
 
 def test_watch_namespaces_gives_roles_only_in_those_namespaces() -> None:

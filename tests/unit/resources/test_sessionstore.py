@@ -150,7 +150,7 @@ def test_sentinel_conf_resolves_and_announces_hostnames() -> None:
 
 
 def test_server_secret_carries_admin_auth_for_replication_and_sentinels() -> None:
-    data = _find(_build(mode="Sentinel"), "Secret", "checkout-redis")["stringData"]
+    data = sessionstore.secret_text(_find(_build(mode="Sentinel"), "Secret", "checkout-redis"))
     admin = sessionstore.user_password(PASSWORD, "admin")
     assert data["redis-auth.conf"] == f"masteruser admin\nmasterauth {admin}\n"
     assert data["sentinel-auth.conf"] == f"sentinel auth-user checkout admin\nsentinel auth-pass checkout {admin}\n"
@@ -165,10 +165,11 @@ def test_no_password_outside_a_secret_and_none_in_the_acl_file(mode: str) -> Non
         text = json.dumps(obj)
         if obj["kind"] != "Secret":
             assert not [s for s in secrets if s in text], f"{obj['kind']} {obj['metadata']['name']}"
-    assert PASSWORD not in json.dumps(objects), "the generated password itself is never stored"
-    acl = _find(objects, "Secret", "checkout-redis")["stringData"]["users.acl"]
+    plain = json.dumps([sessionstore.secret_text(o) for o in objects if o["kind"] == "Secret"])
+    assert PASSWORD not in plain, "the generated password is only in its own Secret, which no pod mounts"
+    acl = sessionstore.secret_text(_find(objects, "Secret", "checkout-redis"))["users.acl"]
     assert not [s for s in secrets if s in acl]
-    connection = json.dumps(_find(objects, "Secret", "checkout-redis-connection"))
+    connection = json.dumps(sessionstore.secret_text(_find(objects, "Secret", "checkout-redis-connection")))
     app = sessionstore.user_password(PASSWORD, "app")
     assert app in connection
     assert not [s for s in secrets if s != app and s in connection], "the app gets only its own password"
@@ -311,7 +312,7 @@ def test_app_env_of_an_external_store_and_of_none() -> None:
 @pytest.mark.parametrize("mode", ["Standalone", "Sentinel"])
 def test_connection_secret_holds_every_key_app_env_names(mode: str) -> None:
     spec = _spec(mode=mode)
-    data = _find(_build(mode=mode), "Secret", "checkout-redis-connection")["stringData"]
+    data = sessionstore.secret_text(_find(_build(mode=mode), "Secret", "checkout-redis-connection"))
     assert {key for _, key in _refs(sessionstore.app_env(OWNER, spec)).values()} == set(data)
     app = sessionstore.user_password(PASSWORD, "app")
     host = "checkout-redis-primary.shop.svc"

@@ -1,0 +1,258 @@
+"""The provisioned session store (`sessionStore.type: Redis`): Redis in Standalone or Sentinel
+mode, as plain dicts ready for server-side apply. Pure: no I/O, no randomness — the reconcile
+generates the password once and passes it in; a builder never makes one up.
+
+What is built, for a ScalableService `<name>`:
+- Secret `<name>-redis-password`: the generated password, created once by the reconcile and
+  never rewritten; every other password derives from it. Secret `<name>-redis` (the servers' own): the ACL file and the two snippets that carry the
+  admin password (`masteruser`/`masterauth`, `sentinel auth-user`/`auth-pass`), plus the
+  admin's and the exporter's passwords. Secret `<name>-redis-connection` (the app's): only the
+  app user's URL, host, port, name and password, and in Sentinel mode the master's name and the
+  sentinels' addresses. `app_env` turns it into the app containers' env (secretKeyRefs only).
+- ConfigMap `<name>-redis`: redis.conf, the start scripts, and in Sentinel mode sentinel.conf.
+  It never holds a password: each container's command renders its running config into an
+  in-memory emptyDir (`/run/spillway`) from the ConfigMap and the mounted Secret, then execs the
+  server; the same emptyDir is where redis-sentinel REWRITES its config and Redis runs CONFIG
+  REWRITE after a failover (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/).
+- StatefulSet `<name>-redis` (1 pod, or in Sentinel mode a primary plus `replicas` replicas),
+  headless Service `<name>-redis`, write Service `<name>-redis-primary` selecting
+  `spillway.io/redis-role: primary` (static on the Standalone pod; in Sentinel mode the reconcile
+  moves the label to the pod the sentinels name), PDB and NetworkPolicy `<name>-redis`; in
+  Sentinel mode also StatefulSet, headless Service, PDB and NetworkPolicy `<name>-sentinel`
+  (3 sentinels, quorum 2, so failover needs a majority).
+
+Decisions:
+- One generated password, several users: each user's password is HMAC-SHA256(password, user
+  name) in hex, so the app's password never opens the admin or exporter users, every password is
+  safe unquoted in a config file, and the ACL file holds only SHA-256 hashes (`#<hash>`).
+- ACL (https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/): `default`
+  is off with no password. `app` may touch keys under Spring Session's default namespace
+  `spring:session:*` and under `<name>:*` (its own keys, or a custom Spring Session namespace);
+  commands `+@all -@dangerous` (no FLUSHALL, FLUSHDB, KEYS, CONFIG, DEBUG, SHUTDOWN, MODULE, ACL,
+  REPLICAOF/SLAVEOF, MIGRATE, MONITOR, SORT, RESTORE, CLIENT KILL/LIST, SAVE, ...) plus `+info`
+  (Spring Boot's Redis health indicator runs INFO); scripts may run (every key they touch is
+  still checked) but not be flushed, killed, debugged or loaded as functions. Channels: the key
+  events Spring Session subscribes to and `spring:session:*`; PSUBSCRIBE is checked literally,
+  so Spring Session's pattern for database 0 is listed as is. `exporter`: PING and INFO only, no
+  key. `admin`: everything, for replication (`masteruser`) and the sentinels (`auth-user`).
+- redis.conf: AOF as spec'd (`appendonly`, `appendfsync`, everysec by default) plus the default
+  RDB snapshots; `maxmemory` is spec.maxMemory and the container's memory limit is 2.5 times it
+  plus 64Mi: a fork for a snapshot or an AOF rewrite can copy every page in the worst case, and
+  replica output buffers (not counted in maxmemory) are capped at half of it in all
+  (https://redis.io/docs/latest/operate/oss_and_stack/management/admin/,
+  https://redis.io/docs/latest/develop/reference/eviction/). `notify-keyspace-events Egx`:
+  what Spring Session sets itself, so the app runs with `configure-action=none` and never needs
+  CONFIG (https://redis.io/docs/latest/integrate/spring-framework-cache/session/,
+  https://redis.io/docs/latest/develop/pubsub/keyspace-notifications/).
+- A data volume claim per pod when persistence.size is above zero, an emptyDir otherwise; with an
+  emptyDir a recreated primary starts empty, so Sentinel mode wants a size.
+- Sentinels announce and resolve hostnames (pod DNS names of the headless Services), so a
+  rescheduled pod keeps its identity. A starting Redis asks the sentinels who the primary is and
+  follows it, else pod 0 is the primary; a starting sentinel asks its peers, else monitors pod 0.
+  Sentinels have no password (protected-mode off): the NetworkPolicy admits only the app's, the
+  Redis and the sentinel pods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+
+from spillway import GROUP
+from spillway.api.spec import ScalableServiceSpec
+from spillway.api.units import parse_quantity
+from spillway.resources.meta import Owner, child_name
+
+REDIS = "redis"
+SENTINEL = "sentinel"
+ROLE_LABEL = f"{GROUP}/redis-role"
+PRIMARY = "primary"
+CHECKSUM = f"{GROUP}/config-checksum"
+REDIS_PORT = 6379
+SENTINEL_PORT = 26379
+SENTINELS = 3
+QUORUM = 2
+UID = 999  # the official image's redis user
+CONFIG_DIR = "/etc/spillway/config"
+SECRET_DIR = "/etc/spillway/secret"
+RUN_DIR = "/run/spillway"
+DATA_DIR = "/data"
+USERS = ("app", "exporter", "admin")
+MIB = 2**20
+MIN_MAX_MEMORY = 16 * MIB
+# Spring Session's RedisIndexedSessionRepository: SUBSCRIBE __keyevent@<db>__:del|expired and
+# PSUBSCRIBE <namespace>event:<db>:created:* (the namespace defaults to `spring:session:`).
+SPRING_CHANNELS = ("__keyevent@*__:expired", "__keyevent@*__:del", "spring:session:*",
+                   "spring:session:event:0:created:*")
+ENV_KEYS = (("REDIS_URL", "url"), ("REDIS_HOST", "host"), ("REDIS_PORT", "port"), ("REDIS_USERNAME", "username"),
+            ("REDIS_PASSWORD", "password"), ("SPRING_DATA_REDIS_URL", "url"))
+SENTINEL_ENV_KEYS = (("SPRING_DATA_REDIS_SENTINEL_MASTER", "sentinel-master"),
+                     ("SPRING_DATA_REDIS_SENTINEL_NODES", "sentinel-nodes"))
+
+# Both scripts read everything variable from the environment, so the ConfigMap is the same for
+# every pod and the integration test runs them unchanged on loopback.
+_ASK_SENTINELS = """primary=""
+for sentinel in $SPILLWAY_SENTINELS; do
+  [ "$sentinel" = "$SPILLWAY_SELF" ] && continue
+  answer=$(timeout 3 redis-cli -h "$sentinel" -p "$SPILLWAY_SENTINEL_PORT" --raw \\
+    SENTINEL get-master-addr-by-name "$SPILLWAY_MASTER" 2>/dev/null | head -n 1) || answer=""
+  case "$answer" in *" "*|"") ;; *) primary="$answer"; break ;; esac
+done
+primary="${primary:-$SPILLWAY_SEED}"
+"""
+START_REDIS = f"""#!/bin/sh
+# Renders the running redis.conf (ConfigMap + Secret) into the in-memory run dir, then starts Redis.
+set -eu
+umask 077
+run="$SPILLWAY_RUN/redis.conf"
+cat "$SPILLWAY_CONFIG/redis.conf" "$SPILLWAY_SECRET/redis-auth.conf" > "$run"
+printf 'dir %s\naclfile %s/users.acl\n' "$SPILLWAY_DATA" "$SPILLWAY_SECRET" >> "$run"
+if [ "$SPILLWAY_MODE" = Sentinel ]; then
+{_ASK_SENTINELS}  printf 'replica-announce-ip %s\\n' "$SPILLWAY_SELF" >> "$run"
+  [ "$primary" = "$SPILLWAY_SELF" ] || printf 'replicaof %s %s\\n' "$primary" "$SPILLWAY_REDIS_PORT" >> "$run"
+fi
+exec redis-server "$run" "$@"
+"""
+START_SENTINEL = f"""#!/bin/sh
+# Renders sentinel.conf once per pod (redis-sentinel rewrites it afterwards), then starts it.
+set -eu
+umask 077
+run="$SPILLWAY_RUN/sentinel.conf"
+if [ ! -s "$run" ]; then
+{_ASK_SENTINELS}  {{
+    cat "$SPILLWAY_CONFIG/sentinel.conf"
+    printf 'dir %s\n' "$SPILLWAY_RUN"
+    printf 'sentinel announce-ip %s\\n' "$SPILLWAY_SELF"
+    printf 'sentinel monitor %s %s %s %s\\n' "$SPILLWAY_MASTER" "$primary" "$SPILLWAY_REDIS_PORT" "$SPILLWAY_QUORUM"
+    cat "$SPILLWAY_CONFIG/sentinel-master.conf" "$SPILLWAY_SECRET/sentinel-auth.conf"
+  }} > "$run.new"
+  mv "$run.new" "$run"
+fi
+exec redis-server "$run" --sentinel "$@"
+"""
+# Ready: answers PING and, on a replica, is linked to its primary.
+READY_REDIS = ('out=$(REDISCLI_AUTH="$SPILLWAY_EXPORTER_PASSWORD" redis-cli --no-auth-warning --user exporter '
+               f'-p {REDIS_PORT} INFO replication) && case "$out" in *role:master*) ;; '
+               '*master_link_status:up*) ;; *) exit 1 ;; esac')
+
+
+def user_password(password: str, user: str) -> str:
+    """The password of one Redis user, derived from the generated one (hex, 64 characters)."""
+    return hmac.new(password.encode(), user.encode(), hashlib.sha256).hexdigest()
+
+
+def _component_name(owner: Owner, component: str) -> str:
+    # A StatefulSet's name leaves room for the 11 characters its controller-revision-hash label adds.
+    return child_name(owner, component, limit=52)
+
+
+def redis_name(owner: Owner) -> str:
+    return _component_name(owner, REDIS)
+
+
+def sentinel_name(owner: Owner) -> str:
+    return _component_name(owner, SENTINEL)
+
+
+def primary_name(owner: Owner) -> str:
+    return child_name(owner, "redis-primary")
+
+
+def password_name(owner: Owner) -> str:
+    return child_name(owner, "redis-password")
+
+
+def connection_name(owner: Owner) -> str:
+    return child_name(owner, "redis-connection")
+
+
+def master_name(owner: Owner) -> str:
+    return owner.name
+
+
+def sentinel_mode(spec: ScalableServiceSpec) -> bool:
+    return spec.session_store.redis.mode == "Sentinel"
+
+
+def _pod_host(owner: Owner, statefulset: str, ordinal: int) -> str:
+    return f"{statefulset}-{ordinal}.{statefulset}.{owner.namespace}.svc"
+
+
+def sentinel_nodes(owner: Owner) -> list[str]:
+    return [f"{_pod_host(owner, sentinel_name(owner), i)}:{SENTINEL_PORT}" for i in range(SENTINELS)]
+
+
+def max_memory_bytes(spec: ScalableServiceSpec) -> int:
+    value = parse_quantity(spec.session_store.redis.max_memory)
+    if value < MIN_MAX_MEMORY:
+        raise ValueError("sessionStore.redis.maxMemory must be at least 16Mi (0 would mean no limit in Redis)")
+    return value
+
+
+def memory_limit(spec: ScalableServiceSpec) -> str:
+    """The Redis container's memory limit (and request): 2.5 x maxmemory + 64Mi, in Mi."""
+    return f"{math.ceil((max_memory_bytes(spec) * 5 // 2 + 64 * MIB) / MIB)}Mi"
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def acl_file(owner: Owner, password: str) -> str:
+    def hashed(user: str) -> str:
+        return "#" + hashlib.sha256(user_password(password, user).encode()).hexdigest()
+
+    channels = " ".join(f"&{c}" for c in (*SPRING_CHANNELS, f"{owner.name}:*"))
+    return "\n".join([
+        "user default off resetpass resetkeys resetchannels -@all",
+        f"user app on {hashed('app')} resetkeys ~spring:session:* ~{owner.name}:* resetchannels {channels} "
+        "+@all -@dangerous +info -@scripting +eval +evalsha +eval_ro +evalsha_ro +script|load +script|exists",
+        f"user exporter on {hashed('exporter')} resetkeys resetchannels -@all +ping +info +client|setname",
+        f"user admin on {hashed('admin')} ~* &* +@all",
+    ]) + "\n"
+
+
+def redis_conf(spec: ScalableServiceSpec) -> str:
+    store = spec.session_store.redis
+    persistence = store.persistence
+    max_memory = max_memory_bytes(spec)
+    replicas = store.replicas if sentinel_mode(spec) else 1
+    buffer_hard = max(8 * MIB, max_memory // (2 * replicas))
+    return "\n".join([
+        "# Rendered by Spillway. At start, the script appends dir, aclfile and the replication auth (from the Secret).",
+        f"port {REDIS_PORT}",
+        "bind * -::*",
+        # The default user is off and has no password: protected mode has nothing to protect.
+        "protected-mode no",
+        'logfile ""',
+        f"appendonly {'yes' if persistence.append_only else 'no'}",
+        f"appendfsync {persistence.fsync}",
+        "save 3600 1 300 100 60 10000",
+        f"maxmemory {max_memory}",
+        f"maxmemory-policy {store.eviction_policy}",
+        f"client-output-buffer-limit replica {buffer_hard} {buffer_hard // 2} 60",
+        "notify-keyspace-events Egx",
+        # Redis 7's defaults, stated: DEBUG and MODULE are off for every user, admin included.
+        "enable-debug-command no",
+        "enable-module-command no",
+        "replica-read-only yes",
+        "tcp-keepalive 60",
+    ]) + "\n"
+
+
+def sentinel_conf() -> str:
+    return "\n".join([
+        "# Rendered by Spillway. At start, the script appends dir, announce-ip, monitor and auth lines (from the Secret).",
+        f"port {SENTINEL_PORT}",
+        "protected-mode no",
+        "sentinel resolve-hostnames yes",
+        "sentinel announce-hostnames yes",
+        "sentinel deny-scripts-reconfig yes",
+    ]) + "\n"
+
+
+def sentinel_master_conf(owner: Owner) -> str:
+    master = master_name(owner)
+    return (f"sentinel down-after-milliseconds {master} 5000\n"
+            f"sentinel failover-timeout {master} 60000\n"
+            f"sentinel parallel-syncs {master} 1\n")

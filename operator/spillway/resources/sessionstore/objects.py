@@ -1,0 +1,316 @@
+"""The session store's Kubernetes objects: the two Secrets, the ConfigMap, Services,
+StatefulSets, PDBs and NetworkPolicies, and the app's env. Pure. See `config` for the decisions."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+from typing import Any
+from urllib.parse import quote
+
+from spillway.api.spec import ScalableServiceSpec
+from spillway.api.units import parse_quantity
+from spillway.resources.meta import Owner, labels, metadata, selector_labels
+from spillway.resources.sessionstore.config import (
+    CHECKSUM, CONFIG_DIR, DATA_DIR, ENV_KEYS, PRIMARY, QUORUM, READY_REDIS, REDIS, REDIS_PORT, ROLE_LABEL, RUN_DIR,
+    SECRET_DIR, SENTINEL, SENTINEL_ENV_KEYS, SENTINEL_PORT, SENTINELS, START_REDIS, START_SENTINEL, UID,
+    _component_name, _pod_host, acl_file, connection_name, master_name, memory_limit, password_name, primary_name,
+    redis_conf, redis_name, sentinel_conf, sentinel_master_conf, sentinel_mode, sentinel_name, sentinel_nodes,
+    user_password,
+)
+
+# --- secrets and env ------------------------------------------------------------------------
+
+
+MIN_PASSWORD = 16
+
+
+def _check(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValueError("the session store's generated password must be at least 16 characters")
+
+
+def server_secret(owner: Owner, password: str) -> dict[str, Any]:
+    _check(password)
+    admin = user_password(password, "admin")
+    master = master_name(owner)
+    data = {
+        "users.acl": acl_file(owner, password),
+        "redis-auth.conf": f"masteruser admin\nmasterauth {admin}\n",
+        "sentinel-auth.conf": f"sentinel auth-user {master} admin\nsentinel auth-pass {master} {admin}\n",
+        "admin-password": admin,
+        "exporter-password": user_password(password, "exporter"),
+    }
+    return _secret(owner, redis_name(owner), data)
+
+
+def connection_secret_data(host: str, port: int, user: str, password: str, sentinel_master: str | None = None,
+                           sentinels: list[str] | None = None) -> dict[str, str]:
+    """What the app's connection Secret holds; `app_env` maps its keys to env names."""
+    data = {
+        "url": f"redis://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/0",
+        "host": host, "port": str(port), "username": user, "password": password,
+    }
+    if sentinel_master is not None:
+        data["sentinel-master"] = sentinel_master
+        data["sentinel-nodes"] = ",".join(sentinels or [])
+    return data
+
+
+def connection_secret(owner: Owner, spec: ScalableServiceSpec, password: str) -> dict[str, Any]:
+    _check(password)
+    host = f"{primary_name(owner)}.{owner.namespace}.svc"
+    sentinel = sentinel_mode(spec)
+    data = connection_secret_data(host, REDIS_PORT, "app", user_password(password, "app"),
+                                  master_name(owner) if sentinel else None, sentinel_nodes(owner) if sentinel else None)
+    return _secret(owner, connection_name(owner), data)
+
+
+def _secret(owner: Owner, name: str, text: dict[str, str]) -> dict[str, Any]:
+    # `data`, base64, as the API server stores it: a live Secret is compared field by field.
+    data = {k: base64.b64encode(v.encode()).decode() for k, v in text.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata(owner, name, REDIS), "type": "Opaque",
+            "data": data}
+
+
+def secret_text(secret: dict[str, Any] | None) -> dict[str, str]:
+    """A Secret's values as text (from `data` or `stringData`); unreadable values are left out."""
+    if not secret:
+        return {}
+    text: dict[str, str] = {}
+    for key, value in (secret.get("data") or {}).items():
+        try:
+            text[key] = base64.b64decode(value, validate=True).decode()
+        except (ValueError, TypeError):
+            continue
+    text.update({k: v for k, v in (secret.get("stringData") or {}).items() if isinstance(v, str)})
+    return text
+
+
+def password_secret(owner: Owner, password: str) -> dict[str, Any]:
+    """Secret `<name>-redis-password`: the generated password every other one derives from.
+    Created once (a POST), never patched, mounted nowhere."""
+    _check(password)
+    return _secret(owner, password_name(owner), {"password": password})
+
+
+def stored_password(secret: dict[str, Any] | None) -> str | None:
+    """The generated password a password Secret holds, or None when it holds no usable one."""
+    password = secret_text(secret).get("password")
+    return password if password is not None and len(password) >= MIN_PASSWORD else None
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def app_env(owner: Owner, spec: ScalableServiceSpec) -> list[dict[str, Any]]:
+    """The env every app container receives: secretKeyRefs only, never a value."""
+    store = spec.session_store
+    if store.type == "External" and store.external is not None:
+        ref = store.external.url_secret_ref
+        return [_secret_env(store.env, ref.name, ref.key)]
+    if store.type != "Redis":
+        return []
+    pairs = [(store.env, "url"), *ENV_KEYS, *(SENTINEL_ENV_KEYS if sentinel_mode(spec) else ())]
+    seen: set[str] = set()
+    env = []
+    for name, key in pairs:
+        if name not in seen:
+            seen.add(name)
+            env.append(_secret_env(name, connection_name(owner), key))
+    return env
+
+
+# --- objects --------------------------------------------------------------------------------
+
+
+def build(owner: Owner, spec: ScalableServiceSpec, password: str, app_selector: dict[str, str],
+          operator: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every object of the provisioned store, in apply order (Secrets and config first).
+    `operator` is a NetworkPolicy peer for the operator's pods (it asks the sentinels who the
+    primary is); None when it runs outside the cluster."""
+    sentinel = sentinel_mode(spec)
+    config = config_map(owner, spec)
+    extra = [operator] if operator else []
+    objects = [server_secret(owner, password), connection_secret(owner, spec, password), config,
+               _headless_service(owner, REDIS, REDIS_PORT), _primary_service(owner),
+               _redis_statefulset(owner, spec, config["data"]),
+               _pdb(owner, REDIS), _network_policy(owner, REDIS, REDIS_PORT, app_selector, sentinel, extra)]
+    if sentinel:
+        objects += [_headless_service(owner, SENTINEL, SENTINEL_PORT), _sentinel_statefulset(owner, spec, config["data"]),
+                    _pdb(owner, SENTINEL), _network_policy(owner, SENTINEL, SENTINEL_PORT, app_selector, True, extra)]
+    return objects
+
+
+def operator_peer(namespace: str, pod_labels: dict[str, str]) -> dict[str, Any]:
+    """The NetworkPolicy peer of the operator's pods in its namespace."""
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "podSelector": {"matchLabels": dict(pod_labels)}}
+
+
+def connection_checksum(owner: Owner, spec: ScalableServiceSpec, password: str) -> str:
+    """Changes whenever the app's connection Secret does: put on the app's pod template, it rolls
+    the app onto a new password or address (a hash of a hash-derived password reveals nothing)."""
+    data = connection_secret(owner, spec, password)["data"]
+    return hashlib.sha256("\0".join(f"{k}={data[k]}" for k in sorted(data)).encode()).hexdigest()[:16]
+
+
+def config_map(owner: Owner, spec: ScalableServiceSpec) -> dict[str, Any]:
+    data = {"redis.conf": redis_conf(spec), "start-redis.sh": START_REDIS}
+    if sentinel_mode(spec):
+        data.update({"sentinel.conf": sentinel_conf(), "sentinel-master.conf": sentinel_master_conf(owner),
+                     "start-sentinel.sh": START_SENTINEL})
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(owner, redis_name(owner), REDIS),
+            "data": data}
+
+
+def _checksum(data: dict[str, str], keys: tuple[str, ...]) -> str:
+    return hashlib.sha256("\0".join(data[k] for k in keys).encode()).hexdigest()
+
+
+def _headless_service(owner: Owner, component: str, port: int) -> dict[str, Any]:
+    # Not-ready pods resolve too: a replica must find its primary, a sentinel its peers, first.
+    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata(owner, _component_name(owner, component), component),
+            "spec": {"clusterIP": "None", "publishNotReadyAddresses": True,
+                     "selector": selector_labels(owner, component),
+                     "ports": [{"name": component, "protocol": "TCP", "port": port, "targetPort": component}]}}
+
+
+def _primary_service(owner: Owner) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata(owner, primary_name(owner), REDIS),
+            "spec": {"type": "ClusterIP", "selector": {**selector_labels(owner, REDIS), ROLE_LABEL: PRIMARY},
+                     "ports": [{"name": REDIS, "protocol": "TCP", "port": REDIS_PORT, "targetPort": REDIS}]}}
+
+
+def _pdb(owner: Owner, component: str) -> dict[str, Any]:
+    # One pod at a time: the sentinels keep their quorum (2 of 3), a primary keeps a replica.
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": metadata(owner, _component_name(owner, component), component),
+            "spec": {"selector": {"matchLabels": selector_labels(owner, component)}, "maxUnavailable": 1}}
+
+
+def _network_policy(owner: Owner, component: str, port: int, app_selector: dict[str, str],
+                    sentinel: bool, extra: list[dict[str, Any]]) -> dict[str, Any]:
+    peers = [app_selector, selector_labels(owner, REDIS)] + ([selector_labels(owner, SENTINEL)] if sentinel else [])
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": metadata(owner, _component_name(owner, component), component),
+            "spec": {"podSelector": {"matchLabels": selector_labels(owner, component)}, "policyTypes": ["Ingress"],
+                     "ingress": [{"from": [*({"podSelector": {"matchLabels": dict(p)}} for p in peers),
+                                           *(copy.deepcopy(e) for e in extra)],
+                                  "ports": [{"protocol": "TCP", "port": port}]}]}}
+
+
+_CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+                       "runAsUser": UID, "runAsGroup": UID, "capabilities": {"drop": ["ALL"]}}
+
+
+def _env(owner: Owner, spec: ScalableServiceSpec, statefulset: str) -> list[dict[str, Any]]:
+    """What the start scripts read: where things are, who this pod is, where to look for peers."""
+    values = {
+        "SPILLWAY_MODE": spec.session_store.redis.mode, "SPILLWAY_MASTER": master_name(owner),
+        "SPILLWAY_CONFIG": CONFIG_DIR, "SPILLWAY_SECRET": SECRET_DIR, "SPILLWAY_RUN": RUN_DIR, "SPILLWAY_DATA": DATA_DIR,
+        "SPILLWAY_SELF": f"$(POD_NAME).{statefulset}.{owner.namespace}.svc",
+        "SPILLWAY_SEED": _pod_host(owner, redis_name(owner), 0), "SPILLWAY_REDIS_PORT": str(REDIS_PORT),
+        "SPILLWAY_SENTINELS": " ".join(_pod_host(owner, sentinel_name(owner), i) for i in range(SENTINELS)),
+        "SPILLWAY_SENTINEL_PORT": str(SENTINEL_PORT), "SPILLWAY_QUORUM": str(QUORUM),
+    }
+    return [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            *({"name": k, "value": v} for k, v in values.items())]
+
+
+def _pod_spec(owner: Owner, component: str, container: dict[str, Any], volumes: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 30,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID,
+                            "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}},
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+            "weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": selector_labels(owner, component)},
+                                               "topologyKey": "kubernetes.io/hostname"}}]}},
+        "containers": [container],
+        "volumes": [{"name": "config", "configMap": {"name": redis_name(owner), "defaultMode": 0o444}},
+                    {"name": "secret", "secret": {"secretName": redis_name(owner), "defaultMode": 0o440}},
+                    # In memory: the rendered configs hold the admin password.
+                    {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}}, *volumes],
+    }
+
+
+_MOUNTS = [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+           {"name": "secret", "mountPath": SECRET_DIR, "readOnly": True},
+           {"name": "run", "mountPath": RUN_DIR}]
+
+
+def _statefulset(owner: Owner, component: str, replicas: int, pod_labels: dict[str, str], checksum: str,
+                 pod_spec: dict[str, Any], claims: list[dict[str, Any]]) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "serviceName": _component_name(owner, component),
+        "replicas": replicas,
+        # Sentinels start together; Redis pod 0 (the first primary) comes up before its replicas.
+        "podManagementPolicy": "Parallel" if component == SENTINEL else "OrderedReady",
+        "selector": {"matchLabels": selector_labels(owner, component)},
+        "updateStrategy": {"type": "RollingUpdate"},
+        "template": {"metadata": {"labels": pod_labels, "annotations": {CHECKSUM: checksum}}, "spec": pod_spec},
+    }
+    if claims:
+        spec["volumeClaimTemplates"] = claims
+        spec["persistentVolumeClaimRetentionPolicy"] = {"whenDeleted": "Delete", "whenScaled": "Delete"}
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": metadata(owner, _component_name(owner, component), component), "spec": spec}
+
+
+def _redis_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, str]) -> dict[str, Any]:
+    store = spec.session_store.redis
+    sentinel = sentinel_mode(spec)
+    persistence = store.persistence
+    limit = memory_limit(spec)
+    container: dict[str, Any] = {
+        "name": REDIS,
+        "image": store.image,
+        "command": ["sh", f"{CONFIG_DIR}/start-redis.sh"],
+        "env": [*_env(owner, spec, redis_name(owner)),
+                _secret_env("SPILLWAY_EXPORTER_PASSWORD", redis_name(owner), "exporter-password")],
+        "ports": [{"name": REDIS, "containerPort": REDIS_PORT, "protocol": "TCP"}],
+        # The port opens before the data is loaded: liveness on TCP never kills a long AOF load.
+        "livenessProbe": {"tcpSocket": {"port": REDIS}, "periodSeconds": 10, "failureThreshold": 6},
+        "readinessProbe": {"exec": {"command": ["sh", "-c", READY_REDIS]}, "periodSeconds": 5, "timeoutSeconds": 3,
+                           "failureThreshold": 2},
+        "resources": {"requests": {"cpu": "100m", "memory": limit}, "limits": {"memory": limit}},
+        "securityContext": copy.deepcopy(_CONTAINER_SECURITY),
+        "volumeMounts": [*_MOUNTS, {"name": "data", "mountPath": DATA_DIR}],
+    }
+    claims: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    if parse_quantity(persistence.size) > 0:
+        claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": persistence.size}}}
+        if persistence.storage_class_name:
+            claim["storageClassName"] = persistence.storage_class_name
+        claims.append({"metadata": {"name": "data", "labels": labels(owner, REDIS)}, "spec": claim})
+    else:
+        volumes.append({"name": "data", "emptyDir": {}})
+    pod_labels = labels(owner, REDIS) if sentinel else {**labels(owner, REDIS), ROLE_LABEL: PRIMARY}
+    replicas = 1 + store.replicas if sentinel else 1
+    checksum = _checksum(data, ("redis.conf", "start-redis.sh"))
+    return _statefulset(owner, REDIS, replicas, pod_labels, checksum, _pod_spec(owner, REDIS, container, volumes), claims)
+
+
+def _sentinel_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, str]) -> dict[str, Any]:
+    ping = {"exec": {"command": ["sh", "-c", f"redis-cli -p {SENTINEL_PORT} PING | grep -q PONG"]},
+            "timeoutSeconds": 3}
+    container: dict[str, Any] = {
+        "name": SENTINEL,
+        "image": spec.session_store.redis.image,
+        "command": ["sh", f"{CONFIG_DIR}/start-sentinel.sh"],
+        "env": _env(owner, spec, sentinel_name(owner)),
+        "ports": [{"name": SENTINEL, "containerPort": SENTINEL_PORT, "protocol": "TCP"}],
+        "livenessProbe": {**ping, "periodSeconds": 10, "failureThreshold": 3},
+        "readinessProbe": {**ping, "periodSeconds": 5, "failureThreshold": 2},
+        "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+        "securityContext": copy.deepcopy(_CONTAINER_SECURITY),
+        "volumeMounts": list(_MOUNTS),
+    }
+    checksum = _checksum(data, ("sentinel.conf", "sentinel-master.conf", "start-sentinel.sh"))
+    return _statefulset(owner, SENTINEL, SENTINELS, labels(owner, SENTINEL), checksum,
+                        _pod_spec(owner, SENTINEL, container, []), [])

@@ -1,0 +1,189 @@
+"""The session store's part of a reconcile: the generated password kept once, the store's
+objects applied where they differ, the role label moved to the primary the sentinels name, an
+External reference checked; and what the app's containers receive.
+
+Talks to the cluster through the `Cluster` port and to the sentinels through `SentinelProbe`;
+every decision is in the pure `spillway.resources.sessionstore`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from spillway.api.spec import ScalableServiceSpec
+from spillway.ports import Cluster, SentinelProbe
+from spillway.resources import sessionstore as store
+from spillway.children import apply_changed, remove_owned
+from spillway.resources.meta import Owner, selector_labels
+
+PROBE_TIMEOUT_SECONDS = 1.0
+# What a provisioned store is made of, listed by its labels when it is removed or changes mode.
+# Secrets are not listed: the operator may create and patch them, never list or delete them; the
+# owner reference removes them with the ScalableService.
+KINDS = [("apps/v1", "StatefulSet"), ("v1", "Service"), ("v1", "ConfigMap"), ("policy/v1", "PodDisruptionBudget"),
+         ("networking.k8s.io/v1", "NetworkPolicy")]
+COMPONENTS = (store.REDIS, store.SENTINEL)
+
+
+@dataclass
+class StoreOutcome:
+    """What the reconcile does with the store: the app's env and the checksum that rolls it, the
+    SessionStoreReady condition (None: remove it) and status.sessionStore."""
+
+    env: list[dict[str, Any]] = field(default_factory=list)
+    checksum: str | None = None
+    condition: tuple[bool, str, str] | None = None
+    status: dict[str, Any] | None = None
+    writes: int = 0
+
+
+def reconcile_store(cluster: Cluster, probe: SentinelProbe | None, owner: Owner, spec: ScalableServiceSpec,
+                    app_selector: dict[str, str], cleanup: bool, operator: dict[str, Any] | None = None,
+                    new_password: Callable[[], str] = lambda: secrets.token_urlsafe(32)) -> StoreOutcome:
+    kind = spec.session_store.type
+    if kind == "Redis":
+        outcome = _provisioned(cluster, probe, owner, spec, app_selector, cleanup, operator, new_password)
+    elif kind == "External":
+        outcome = _external(cluster, owner, spec)
+    else:
+        outcome = StoreOutcome()
+    if kind != "Redis" and cleanup:
+        outcome.writes += _remove(cluster, owner, set())
+    if spec.target_ref is not None and outcome.env and outcome.condition is not None:
+        # An adopted Deployment is only ever scaled: its containers are the user's to change.
+        ok, reason, message = outcome.condition
+        secret = (outcome.status or {}).get("secretName")
+        outcome.condition = (ok, reason, f"{message} The adopted Deployment {spec.target_ref.name!r} is not changed: "
+                                         f"reference Secret {secret!r} from its containers yourself.")
+        outcome.env, outcome.checksum = [], None
+    return outcome
+
+
+def _external(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec) -> StoreOutcome:
+    assert spec.session_store.external is not None
+    ref = spec.session_store.external.url_secret_ref
+    secret = cluster.get("v1", "Secret", owner.namespace, ref.name)
+    value = store.secret_text(secret).get(ref.key)
+    problem = store.external_problem(spec, secret, value)
+    status = store.status(owner, spec, None)
+    if problem is not None:
+        # Nothing is injected until the reference is usable: an app never gets a broken URL.
+        return StoreOutcome(condition=(False, problem[0], problem[1]), status=status)
+    return StoreOutcome(env=store.app_env(owner, spec), condition=(True, "ExternalStore", (
+        f"The app receives {spec.session_store.env} from Secret {ref.name!r} key {ref.key!r}.")), status=status)
+
+
+def _provisioned(cluster: Cluster, probe: SentinelProbe | None, owner: Owner, spec: ScalableServiceSpec,
+                 app_selector: dict[str, str], cleanup: bool, operator: dict[str, Any] | None,
+                 new_password: Callable[[], str]) -> StoreOutcome:
+    outcome = StoreOutcome(status=store.status(owner, spec, None))
+    try:
+        store.max_memory_bytes(spec)
+    except ValueError as err:
+        outcome.condition = (False, "InvalidSettings", str(err))
+        return outcome
+    password, outcome.writes = _password(cluster, owner, spec, new_password)
+    objects = store.build(owner, spec, password, app_selector, operator)
+    live: dict[tuple[str, str], dict[str, Any] | None] = {}
+    for obj in objects:
+        found, wrote = apply_changed(cluster, obj, cluster.get(obj["apiVersion"], obj["kind"], owner.namespace,
+                                                               obj["metadata"]["name"]))
+        outcome.writes += wrote
+        live[(obj["kind"], obj["metadata"]["name"])] = found
+    if cleanup:
+        outcome.writes += _remove(cluster, owner, {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects})
+    observed = store.Observed(redis=live.get(("StatefulSet", store.redis_name(owner))))
+    if store.sentinel_mode(spec):
+        follow = follow_primary(cluster, probe, owner)
+        outcome.writes += follow.writes
+        observed = store.Observed(redis=observed.redis, sentinel=live.get(("StatefulSet", store.sentinel_name(owner))),
+                                  view=follow.view, primary=follow.primary, labelled=follow.labelled)
+        outcome.status = store.status(owner, spec, follow.primary)
+    outcome.condition = store.readiness(owner, spec, observed)
+    outcome.env = store.app_env(owner, spec)
+    outcome.checksum = store.connection_checksum(owner, spec, password)
+    return outcome
+
+
+def _password(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec,
+              new_password: Callable[[], str]) -> tuple[str, int]:
+    """The generated password: read from its Secret, or generated and the Secret created (a POST:
+    if another writer created it meanwhile, theirs stands and is read back). A Secret someone
+    emptied is rewritten with a new password: every user's password then changes and the app
+    rolls onto it."""
+    name = store.password_name(owner)
+    password = store.stored_password(cluster.get("v1", "Secret", owner.namespace, name))
+    if password is not None:
+        return password, 0
+    cluster.create(store.password_secret(owner, new_password()))
+    password = store.stored_password(cluster.get("v1", "Secret", owner.namespace, name))
+    if password is None:
+        password = new_password()
+        cluster.apply(store.password_secret(owner, password))
+        return password, 2
+    return password, 1
+
+
+@dataclass(frozen=True)
+class Follow:
+    view: store.SentinelView
+    primary: str | None
+    labelled: bool
+    writes: int
+
+
+def follow_primary(cluster: Cluster, probe: SentinelProbe | None, owner: Owner) -> Follow:
+    """Ask the sentinels which pod is the primary and move the role label there, so that
+    `<name>-redis-primary` selects it. Nothing moves while they disagree or cannot be asked."""
+    sentinels = cluster.list("v1", "Pod", owner.namespace, selector_labels(owner, store.SENTINEL))
+    addresses = sorted(ip for p in sentinels if (ip := (p.get("status") or {}).get("podIP")))
+    if probe is None:
+        view = store.SentinelView(problem="no sentinel probe is configured")
+    elif not addresses:
+        view = store.SentinelView(problem="no sentinel pod has an IP yet")
+    else:
+        view = probe.ask(addresses, store.SENTINEL_PORT, store.master_name(owner), PROBE_TIMEOUT_SECONDS)
+    host = store.agreed_primary(view.primaries)
+    primary = store.pod_of(host) if host else None
+    pods = cluster.list("v1", "Pod", owner.namespace, selector_labels(owner, store.REDIS))
+    if primary is not None and primary not in {p["metadata"]["name"] for p in pods}:
+        primary = None  # a name from another store, or a pod gone: never label by guess
+    changes = store.label_changes(pods, primary)
+    # The new primary first: the write Service never selects nothing longer than it must.
+    for name, value in sorted(changes.items(), key=lambda c: c[1] is None):
+        cluster.label("v1", "Pod", owner.namespace, name, {store.ROLE_LABEL: value})
+    return Follow(view=view, primary=primary, labelled=primary is not None, writes=len(changes))
+
+
+class Follower:
+    """Watches one Sentinel-mode store's sentinels between reconciles, cheaply: it keeps their
+    addresses and the last primary, so a quiet second costs one question per sentinel and no
+    API request. `changed` is True when the sentinels agree on a primary other than the last
+    one seen (the reconcile then moves the label and reports)."""
+
+    def __init__(self) -> None:
+        self.addresses: list[str] = []
+        self.primary: str | None = None
+
+    def changed(self, cluster: Cluster, probe: SentinelProbe, owner: Owner) -> bool:
+        if not self.addresses:
+            sentinels = cluster.list("v1", "Pod", owner.namespace, selector_labels(owner, store.SENTINEL))
+            self.addresses = sorted(ip for p in sentinels if (ip := (p.get("status") or {}).get("podIP")))
+            if not self.addresses:
+                return False
+        view = probe.ask(self.addresses, store.SENTINEL_PORT, store.master_name(owner), PROBE_TIMEOUT_SECONDS)
+        if any(p is None for p in view.primaries):
+            self.addresses = []  # a sentinel moved or is down: look its address up again next time
+        host = store.agreed_primary(view.primaries)
+        primary = store.pod_of(host) if host else None
+        if primary is None or primary == self.primary:
+            return False
+        self.primary = primary
+        return True
+
+
+def _remove(cluster: Cluster, owner: Owner, wanted: set[tuple[str, str, str]]) -> int:
+    return sum(remove_owned(cluster, owner, component, KINDS, wanted) for component in COMPONENTS)

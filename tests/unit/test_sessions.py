@@ -1,0 +1,367 @@
+"""The session store in the reconcile: the password kept once, the objects written only when they
+differ, the app's env, the role label moved on the sentinels' word, External references checked,
+and nothing secret in status or Events."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from spillway.api import SpecError, parse_spec
+from spillway.reconcile import reconcile
+from spillway.resources import sessionstore
+from spillway.resources.meta import Owner
+from spillway.resources.meta import labels as meta_labels
+from spillway.resources.sessionstore import SentinelView
+from spillway.sessions import Follower
+from tests.unit.conftest import minimal_spec, resource
+from tests.unit.fakes import FakeCluster
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+OWNER = Owner(name="checkout", namespace="shop", uid="ssvc-uid")
+ROLE = sessionstore.ROLE_LABEL
+PASSWORDS = iter(f"generated-password-{i:04d}-0123456789abcdef" for i in range(10_000))
+
+
+class FakeProbe:
+    """The sentinels' answers, as the test sets them; counts the questions."""
+
+    def __init__(self, primaries: tuple[str | None, ...] = (), quorum: tuple[bool, ...] = ()) -> None:
+        self.view = SentinelView(primaries, quorum)
+        self.asked: list[list[str]] = []
+
+    def ask(self, addresses: list[str], port: int, master: str, timeout_seconds: float) -> SentinelView:
+        assert (port, master) == (26379, "checkout")
+        self.asked.append(addresses)
+        return self.view
+
+
+def _host(pod: str) -> str:
+    return f"{pod}.checkout-redis.shop.svc"
+
+
+def _store(**store: Any) -> dict[str, Any]:
+    return minimal_spec(sessionStore=store)
+
+
+def _condition(body: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    return next((c for c in body["status"]["conditions"] if c["type"] == type_), None)
+
+
+def _ready_statefulset(cluster: FakeCluster, name: str) -> None:
+    found = cluster.objects[("apps/v1", "StatefulSet", "shop", name)]
+    found["metadata"]["generation"] = 1
+    found["status"] = {"observedGeneration": 1, "readyReplicas": found["spec"]["replicas"]}
+
+
+def _pods(cluster: FakeCluster, statefulset: str, component: str, count: int, labelled: int | None = None) -> None:
+    for i in range(count):
+        labels = meta_labels(OWNER, component)
+        if labelled == i:
+            labels[ROLE] = "primary"
+        cluster.objects[("v1", "Pod", "shop", f"{statefulset}-{i}")] = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"{statefulset}-{i}", "namespace": "shop", "labels": labels},
+            "status": {"podIP": f"10.0.{int(component == 'sentinel')}.{i + 10}"}}
+
+
+def _reconcile(cluster: FakeCluster, body: dict[str, Any], probe: FakeProbe | None = None,
+               at: int = 0) -> int:
+    return reconcile(cluster, body, NOW + timedelta(seconds=at), probe).writes
+
+
+def _password(cluster: FakeCluster) -> str | None:
+    return sessionstore.stored_password(cluster.get("v1", "Secret", "shop", "checkout-redis-password"))
+
+
+def test_standalone_store_is_created_with_a_password_made_once(cluster: FakeCluster) -> None:
+    body = resource(_store(type="Redis", redis={"mode": "Standalone"}))
+    _reconcile(cluster, body)
+    created = [w for w in cluster.writes if w[0] == "create"]
+    assert created == [("create", "Secret", "checkout-redis-password")]
+    kinds = {(k, n) for verb, k, n in cluster.writes if verb == "apply"}
+    assert {("Secret", "checkout-redis"), ("Secret", "checkout-redis-connection"), ("ConfigMap", "checkout-redis"),
+            ("StatefulSet", "checkout-redis"), ("Service", "checkout-redis-primary"),
+            ("NetworkPolicy", "checkout-redis")} <= kinds
+    password = _password(cluster)
+    assert password is not None and len(password) >= 32
+    # Quiet: a second reconcile of the unchanged resource writes nothing.
+    assert _reconcile(cluster, body, at=30) == 0
+
+
+def test_the_password_survives_a_spec_edit_and_a_new_operator(cluster: FakeCluster) -> None:
+    body = resource(_store(type="Redis", redis={"mode": "Standalone"}))
+    _reconcile(cluster, body)
+    first = _password(cluster)
+    edited = resource(_store(type="Redis", redis={"mode": "Standalone", "maxMemory": "512Mi"}), generation=2)
+    edited["status"] = copy.deepcopy(body["status"])
+    _reconcile(cluster, edited, at=30)
+    # A restarted operator is a reconcile with nothing in memory: only the cluster remembers.
+    _reconcile(cluster, resource(_store(type="Redis", redis={"mode": "Sentinel"}), generation=3), FakeProbe(), at=60)
+    assert _password(cluster) == first
+    assert [w for w in cluster.writes if w[1:] == ("Secret", "checkout-redis-password")] == [
+        ("create", "Secret", "checkout-redis-password")]
+
+
+def test_an_emptied_password_secret_gets_a_new_password_and_the_app_rolls(cluster: FakeCluster) -> None:
+    body = resource(_store(type="Redis", redis={"mode": "Standalone"}))
+    _reconcile(cluster, body)
+    first = _password(cluster)
+    checksum = _template(cluster)["metadata"]["annotations"]["spillway.io/session-store-checksum"]
+    cluster.objects[("v1", "Secret", "shop", "checkout-redis-password")]["data"] = {}
+    _reconcile(cluster, body, at=30)
+    assert _password(cluster) not in (None, first)
+    assert _template(cluster)["metadata"]["annotations"]["spillway.io/session-store-checksum"] != checksum
+
+
+def _template(cluster: FakeCluster) -> dict[str, Any]:
+    found: dict[str, Any] = cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["template"]
+    return found
+
+
+@pytest.mark.parametrize("mode", ["Standalone", "Sentinel"])
+def test_the_app_receives_the_connection_by_reference_only(cluster: FakeCluster, mode: str) -> None:
+    body = resource(_store(type="Redis", redis={"mode": mode}))
+    _reconcile(cluster, body, FakeProbe())
+    env = {e["name"]: e for e in _template(cluster)["spec"]["containers"][0]["env"]}
+    expected = {"SESSION_STORE_URL", "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD",
+                "SPRING_DATA_REDIS_URL"} | ({"SPRING_DATA_REDIS_SENTINEL_MASTER", "SPRING_DATA_REDIS_SENTINEL_NODES"}
+                                           if mode == "Sentinel" else set())
+    assert set(env) == expected
+    for item in env.values():
+        assert set(item) == {"name", "valueFrom"}
+        assert item["valueFrom"]["secretKeyRef"]["name"] == "checkout-redis-connection"
+
+
+def test_a_template_setting_a_name_keeps_its_own_value(cluster: FakeCluster) -> None:
+    spec = _store(type="Redis", redis={"mode": "Standalone"})
+    spec["template"]["spec"]["containers"][0]["env"] = [{"name": "REDIS_HOST", "value": "mine"}]
+    _reconcile(cluster, resource(spec))
+    env = _template(cluster)["spec"]["containers"][0]["env"]
+    assert [e for e in env if e["name"] == "REDIS_HOST"] == [{"name": "REDIS_HOST", "value": "mine"}]
+
+
+def test_no_password_in_status_events_or_non_secret_objects(cluster: FakeCluster) -> None:
+    body = resource(_store(type="Redis", redis={"mode": "Sentinel"}))
+    _pods(cluster, "checkout-sentinel", "sentinel", 3)
+    _pods(cluster, "checkout-redis", "redis", 3)
+    _reconcile(cluster, body, FakeProbe((_host("checkout-redis-0"),) * 3, (True,) * 3))
+    password = _password(cluster)
+    assert password is not None
+    secrets = [password, *(sessionstore.user_password(password, u) for u in sessionstore.USERS)]
+    visible = json.dumps([body["status"], cluster.events, cluster.statuses,
+                          [o for k, o in cluster.objects.items() if k[1] != "Secret"]])
+    assert not [s for s in secrets if s in visible]
+    assert body["status"]["sessionStore"] == {
+        "type": "Redis", "mode": "Sentinel", "endpoint": "checkout-redis-primary.shop.svc:6379",
+        "secretName": "checkout-redis-connection", "primary": "checkout-redis-0",
+        "persistence": "PersistentVolumeClaim 1Gi"}
+
+
+def test_standalone_is_ready_when_its_pod_is(cluster: FakeCluster) -> None:
+    body = resource(_store(type="Redis", redis={"mode": "Standalone", "persistence": {"size": "0"}}))
+    _reconcile(cluster, body)
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None
+    assert (condition["status"], condition["reason"]) == ("False", "RedisNotReady")
+    assert condition["message"] == "0 of 1 Redis pods of StatefulSet checkout-redis are ready."
+    _ready_statefulset(cluster, "checkout-redis")
+    _reconcile(cluster, body, at=30)
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None
+    assert (condition["status"], condition["reason"]) == ("True", "RedisReady")
+    assert "emptyDir and is lost when a pod is deleted" in condition["message"]
+    assert ("Normal", "RedisReady", condition["message"]) in cluster.events
+
+
+def _sentinel_store(cluster: FakeCluster, probe: FakeProbe, labelled: int | None = None) -> dict[str, Any]:
+    body = resource(_store(type="Redis", redis={"mode": "Sentinel", "replicas": 2}))
+    _pods(cluster, "checkout-sentinel", "sentinel", 3)
+    _pods(cluster, "checkout-redis", "redis", 3, labelled)
+    _reconcile(cluster, body, probe)
+    _ready_statefulset(cluster, "checkout-redis")
+    _ready_statefulset(cluster, "checkout-sentinel")
+    return body
+
+
+def _labelled(cluster: FakeCluster) -> list[str]:
+    return sorted(name for (_, kind, _, name), o in cluster.objects.items()
+                  if kind == "Pod" and (o["metadata"].get("labels") or {}).get(ROLE) == "primary")
+
+
+def test_the_role_label_follows_the_primary_the_sentinels_agree_on(cluster: FakeCluster) -> None:
+    probe = FakeProbe((_host("checkout-redis-0"),) * 3, (True,) * 3)
+    body = _sentinel_store(cluster, probe)
+    assert _labelled(cluster) == ["checkout-redis-0"]
+    assert probe.asked[0] == ["10.0.1.10", "10.0.1.11", "10.0.1.12"]
+    _reconcile(cluster, body, probe, at=10)
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None and (condition["status"], condition["reason"]) == ("True", "SentinelReady")
+    # A failover: two of three sentinels already name the new primary.
+    probe.view = SentinelView((_host("checkout-redis-2"), _host("checkout-redis-2"), None), (True, True, False))
+    writes_before = len(cluster.writes)
+    _reconcile(cluster, body, probe, at=20)
+    assert _labelled(cluster) == ["checkout-redis-2"]
+    labels = [w for w in cluster.writes[writes_before:] if w[0] == "label"]
+    assert labels == [("label", "Pod", "checkout-redis-2"), ("label", "Pod", "checkout-redis-0")], \
+        "the new primary is labelled before the old one loses its label"
+    assert body["status"]["sessionStore"]["primary"] == "checkout-redis-2"
+
+
+@pytest.mark.parametrize("primaries", [
+    (None, None, None),
+    ("checkout-redis-1.checkout-redis.shop.svc", "checkout-redis-2.checkout-redis.shop.svc", None),
+    ("other-redis-0.other-redis.shop.svc",) * 3,
+])
+def test_nothing_moves_without_agreement_on_a_pod_of_this_store(cluster: FakeCluster,
+                                                              primaries: tuple[str | None, ...]) -> None:
+    probe = FakeProbe((_host("checkout-redis-0"),) * 3, (True,) * 3)
+    body = _sentinel_store(cluster, probe)
+    probe.view = SentinelView(primaries, (True,) * 3)
+    _reconcile(cluster, body, probe, at=10)
+    assert _labelled(cluster) == ["checkout-redis-0"]
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None and (condition["status"], condition["reason"]) == ("False", "PrimaryUnknown")
+
+
+def test_a_lost_quorum_is_a_warning(cluster: FakeCluster) -> None:
+    probe = FakeProbe((_host("checkout-redis-0"),) * 3, (True, False, False))
+    body = _sentinel_store(cluster, probe)
+    _reconcile(cluster, body, probe, at=10)
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None and (condition["status"], condition["reason"]) == ("False", "NoQuorum")
+    assert condition["message"].startswith("1 of 3 sentinels see a quorum able to fail over; 2 are needed")
+    assert any(e[:2] == ("Warning", "NoQuorum") for e in cluster.events)
+
+
+def test_the_follower_asks_without_api_requests_while_nothing_changes(cluster: FakeCluster) -> None:
+    probe = FakeProbe((_host("checkout-redis-0"),) * 3, (True,) * 3)
+    _pods(cluster, "checkout-sentinel", "sentinel", 3)
+    follower = Follower()
+    lists = 0
+    original = cluster.list
+
+    def counting(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        nonlocal lists
+        lists += 1
+        return original(*args, **kwargs)
+
+    cluster.list = counting  # type: ignore[method-assign]
+    assert follower.changed(cluster, probe, OWNER)
+    assert not follower.changed(cluster, probe, OWNER)
+    assert not follower.changed(cluster, probe, OWNER)
+    assert lists == 1
+    probe.view = SentinelView((_host("checkout-redis-1"),) * 2 + (None,), (True,) * 3)
+    assert follower.changed(cluster, probe, OWNER)
+    follower.changed(cluster, probe, OWNER)
+    assert lists == 2, "a sentinel that did not answer is looked up again"
+
+
+def test_external_store_is_checked_and_injected_by_reference(cluster: FakeCluster) -> None:
+    store = {"type": "External", "external": {"urlSecretRef": {"name": "sessions", "key": "url"}}, "env": "SESSIONS"}
+    body = resource(minimal_spec(sessionStore=store))
+    _reconcile(cluster, body)
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None and (condition["status"], condition["reason"]) == ("False", "SecretNotFound")
+    assert "env" not in _template(cluster)["spec"]["containers"][0]
+    secret_value = "http://user:hunter2hunter2@redis.example:6379/0"
+    cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sessions", "namespace": "shop"},
+                   "stringData": {"url": secret_value}})
+    _reconcile(cluster, body, at=10)
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None and (condition["status"], condition["reason"]) == ("False", "InvalidURL")
+    assert "hunter2" not in json.dumps([body["status"], cluster.events])
+    cluster.objects[("v1", "Secret", "shop", "sessions")]["stringData"] = {"url": "rediss://redis.example:6380/0"}
+    _reconcile(cluster, body, at=20)
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None and (condition["status"], condition["reason"]) == ("True", "ExternalStore")
+    assert _template(cluster)["spec"]["containers"][0]["env"] == [
+        {"name": "SESSIONS", "valueFrom": {"secretKeyRef": {"name": "sessions", "key": "url"}}}]
+    assert body["status"]["sessionStore"] == {"type": "External", "secretName": "sessions"}
+
+
+def test_external_secret_without_the_key(cluster: FakeCluster) -> None:
+    cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sessions", "namespace": "shop"},
+                   "stringData": {"other": "redis://x:6379"}})
+    body = resource(minimal_spec(sessionStore={"type": "External",
+                                               "external": {"urlSecretRef": {"name": "sessions", "key": "url"}}}))
+    _reconcile(cluster, body)
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None and condition["reason"] == "SecretKeyNotFound"
+    assert condition["message"] == "Secret 'sessions' has no key 'url' (sessionStore.external.urlSecretRef.key)."
+
+
+def test_redis_and_an_external_reference_together_are_refused() -> None:
+    with pytest.raises(SpecError, match="type Redis provisions a store, so sessionStore.external must not be set"):
+        parse_spec(_store(type="Redis", external={"urlSecretRef": {"name": "s", "key": "url"}}))
+
+
+def test_dropping_the_store_removes_its_objects_but_not_its_secrets(cluster: FakeCluster) -> None:
+    body = resource(_store(type="Redis", redis={"mode": "Sentinel"}))
+    _reconcile(cluster, body, FakeProbe())
+    dropped = resource(_store(type="None"), generation=2)
+    dropped["status"] = copy.deepcopy(body["status"])
+    _reconcile(cluster, dropped, at=10)
+    left = sorted((k, n) for (_, k, _, n) in cluster.objects if "redis" in n or "sentinel" in n)
+    assert left == [("Secret", "checkout-redis"), ("Secret", "checkout-redis-connection"),
+                    ("Secret", "checkout-redis-password")]
+    assert _condition(dropped, "SessionStoreReady") is None
+    assert "env" not in _template(cluster)["spec"]["containers"][0]
+
+
+def test_sentinel_to_standalone_removes_the_sentinels(cluster: FakeCluster) -> None:
+    body = resource(_store(type="Redis", redis={"mode": "Sentinel"}))
+    _reconcile(cluster, body, FakeProbe())
+    standalone = resource(_store(type="Redis", redis={"mode": "Standalone"}), generation=2)
+    standalone["status"] = copy.deepcopy(body["status"])
+    _reconcile(cluster, standalone, at=10)
+    assert not [n for (_, k, _, n) in cluster.objects if "sentinel" in n]
+    assert cluster.get("apps/v1", "StatefulSet", "shop", "checkout-redis")["spec"]["replicas"] == 1
+
+
+def test_an_adopted_deployment_is_told_not_changed(cluster: FakeCluster) -> None:
+    cluster.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "legacy", "namespace": "shop"},
+                   "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "legacy"}},
+                            "template": {"metadata": {"labels": {"app": "legacy"}},
+                                         "spec": {"containers": [{"name": "c", "image": "x"}]}}}})
+    body = resource({"targetRef": {"name": "legacy"}, "sessionStore": {"type": "Redis",
+                                                                       "redis": {"mode": "Standalone"}}})
+    _reconcile(cluster, body)
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None
+    assert condition["message"].endswith("The adopted Deployment 'legacy' is not changed: reference Secret "
+                                         "'checkout-redis-connection' from its containers yourself.")
+    assert "env" not in cluster.get("apps/v1", "Deployment", "shop", "legacy")["spec"]["template"]["spec"][
+        "containers"][0]
+
+
+HOSTS = st.sampled_from([None, "a.x", "b.x", "c.x", ""])
+
+
+@given(st.lists(HOSTS, min_size=0, max_size=5).map(tuple), st.integers(1, 5))
+def test_an_agreed_primary_is_named_by_at_least_a_quorum(primaries: tuple[str | None, ...], quorum: int) -> None:
+    agreed = sessionstore.agreed_primary(primaries, quorum)
+    if agreed is None:
+        named = [p for p in primaries if p]
+        assert all(named.count(p) < quorum for p in named) or not named
+    else:
+        assert primaries.count(agreed) >= quorum
+
+
+@given(st.lists(st.booleans(), min_size=0, max_size=6), st.integers(-1, 6))
+def test_after_the_label_changes_only_the_primary_is_labelled(labelled: list[bool], primary: int) -> None:
+    pods = [{"metadata": {"name": f"p{i}", "labels": {ROLE: "primary"} if on else {}}} for i, on in enumerate(labelled)]
+    name = f"p{primary}" if 0 <= primary < len(pods) else None
+    changes = sessionstore.label_changes(pods, name)
+    after = {p["metadata"]["name"] for p in pods if changes.get(p["metadata"]["name"], (
+        p["metadata"]["labels"].get(ROLE))) == "primary"}
+    if name is None:
+        assert changes == {}
+    else:
+        assert after == {name}
