@@ -312,6 +312,9 @@ class RedisStore(SpecModel):
         "noeviction", "allkeys-lru", "volatile-lru", "allkeys-lfu", "volatile-lfu",
         "allkeys-random", "volatile-random", "volatile-ttl",
     ] = Field("volatile-lru", description="maxmemory-policy when memory is full.")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Nodes the Redis and sentinel pods run on.")
+    tolerations: list[FreeObject] = Field(default_factory=list, max_length=32, description=(
+        "Tolerations of the Redis and sentinel pods (core/v1 Toleration objects)."))
 
 
 class ExternalStore(SpecModel):

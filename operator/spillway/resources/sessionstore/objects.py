@@ -220,8 +220,15 @@ def _env(owner: Owner, spec: ScalableServiceSpec, statefulset: str) -> list[dict
             *({"name": k, "value": v} for k, v in values.items())]
 
 
-def _pod_spec(owner: Owner, component: str, container: dict[str, Any], volumes: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
+def _pod_spec(owner: Owner, spec: ScalableServiceSpec, component: str, container: dict[str, Any],
+              volumes: list[dict[str, Any]]) -> dict[str, Any]:
+    store = spec.session_store.redis
+    placement: dict[str, Any] = {}
+    if store.node_selector:
+        placement["nodeSelector"] = dict(store.node_selector)
+    if store.tolerations:
+        placement["tolerations"] = copy.deepcopy(store.tolerations)
+    return {**placement,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": 30,
@@ -293,7 +300,7 @@ def _redis_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, 
     pod_labels = labels(owner, REDIS) if sentinel else {**labels(owner, REDIS), ROLE_LABEL: PRIMARY}
     replicas = 1 + store.replicas if sentinel else 1
     checksum = _checksum(data, ("redis.conf", "start-redis.sh"))
-    return _statefulset(owner, REDIS, replicas, pod_labels, checksum, _pod_spec(owner, REDIS, container, volumes), claims)
+    return _statefulset(owner, REDIS, replicas, pod_labels, checksum, _pod_spec(owner, spec, REDIS, container, volumes), claims)
 
 
 def _sentinel_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, str]) -> dict[str, Any]:
@@ -313,4 +320,4 @@ def _sentinel_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[st
     }
     checksum = _checksum(data, ("sentinel.conf", "sentinel-master.conf", "start-sentinel.sh"))
     return _statefulset(owner, SENTINEL, SENTINELS, labels(owner, SENTINEL), checksum,
-                        _pod_spec(owner, SENTINEL, container, []), [])
+                        _pod_spec(owner, spec, SENTINEL, container, []), [])
