@@ -24,13 +24,14 @@ from spillway.autoscale import DEFAULT_INTERVAL_SECONDS, Memory, act, observe, r
 from spillway.kube.cluster import KubeCluster, connection, load_api_client
 from spillway.metrics.prometheus import PrometheusSignals
 from spillway.ports import ClusterError
-from spillway.kube.sentinels import RedisSentinelProbe
+from spillway.kube.sentinels import RedisClient
 from spillway.reconcile import reconcile
 from spillway.resources import sessionstore
 from spillway.resources.meta import Owner
 from spillway.sessions import Follower
 
 RETRY_SECONDS = 10
+KOPF_PREFIX = f"kopf.{GROUP}"
 # How often a Sentinel-mode store's sentinels are asked who the primary is, between reconciles:
 # the write Service follows a failover within about this much of the sentinels' agreement.
 FOLLOW_SECONDS = 1.0
@@ -42,9 +43,11 @@ log = logging.getLogger(__name__)
 
 @kopf.on.startup()
 def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    # kopf's bookkeeping goes to annotations under our prefix, never into the public status.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    # kopf's bookkeeping goes to annotations under a prefix of its own, never into the public
+    # status; kopf hides its prefix from the diffs it reacts to, so it must not be the one of
+    # the annotations users set (spillway.io/rotate-session-password).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=KOPF_PREFIX)
     settings.persistence.finalizer = f"{GROUP}/scaling-loop"
     settings.posting.level = logging.WARNING  # Spillway posts its own Events, with reasons
     # One reconcile or scaling interval at a time per ScalableService: its own events, its
@@ -57,7 +60,7 @@ def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
     if getattr(memo, "signals", None) is None:
         memo.signals = PrometheusSignals()
     if getattr(memo, "probe", None) is None:
-        memo.probe = RedisSentinelProbe()
+        memo.probe = RedisClient()
     memo.operator_peer = operator_peer_from_env()
     if getattr(memo, "peering", None):
         ensure_peering(memo.cluster, memo.peering, getattr(memo, "namespaces", None) or [])

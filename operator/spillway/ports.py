@@ -53,10 +53,16 @@ class Cluster(Protocol):
         ...
 
 
-class SentinelProbe(Protocol):
+class RedisPort(Protocol):
     def ask(self, addresses: list[str], port: int, master: str, timeout_seconds: float) -> SentinelView:
         """Ask each sentinel at `addresses` which primary it monitors for `master` and whether
         it sees a quorum; never raises (what failed is in the view's `problem`)."""
+        ...
+
+    def set_user(self, addresses: list[str], port: int, admin_password: str, user: str, rules: list[str],
+                 timeout_seconds: float) -> str:
+        """ACL SETUSER `user` `rules` as the admin user on every Redis at `addresses` (ACLs are not
+        replicated); "" when every one did, else what failed. Never raises."""
         ...
 
 

@@ -15,18 +15,19 @@ from typing import Any
 from spillway.api import SpecError, parse_spec
 from spillway.api.spec import ScalableServiceSpec
 from spillway.children import apply_changed, remove_owned
-from spillway.ports import Cluster, ClusterError, SentinelProbe
+from spillway.ports import Cluster, ClusterError, RedisPort
 from spillway.reporting import Conditions, Outcome, Report
 from spillway.resources import balancing
 from spillway.resources.balancing import haproxy
 from spillway.resources.balancing.base import Context, Plan, Requirement
 from spillway.resources.capabilities import verdicts
 from spillway.resources.meta import Owner, selector_string
+from spillway.resources.sessionstore import ROTATE_ANNOTATION
 from spillway.resources.workload import APP, app_selector, build_app, deployment_name, pool_selector
 from spillway.scaling.bounds import standing_replicas
 from spillway.sessions import StoreOutcome, reconcile_store
 
-def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: SentinelProbe | None = None,
+def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: RedisPort | None = None,
               operator: dict[str, Any] | None = None) -> Outcome:
     """`probe` asks a Sentinel-mode store's sentinels who the primary is; `operator` is the
     NetworkPolicy peer that lets the operator's pods reach them (None outside a cluster)."""
@@ -63,8 +64,12 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: Sent
     ready = next((c for c in conditions if c.get("type") == "Ready"), {})
     cleanup = status.get("observedGeneration") != generation or ready.get("reason") == "ApplyFailed"
     try:
-        session = reconcile_store(cluster, probe, owner, spec, selector, cleanup, operator)
+        rotate = (body["metadata"].get("annotations") or {}).get(ROTATE_ANNOTATION, "")
+        session = reconcile_store(cluster, probe, owner, spec, selector, cleanup, operator, rotate=rotate,
+                                  deployments=list(live.values()))
         report.writes += session.writes
+        for event in session.events:
+            cluster.event(body, *event)
         applied = _apply_all(cluster, owner, spec, replicas, adopted, live, report, session)
         balancer_objects = [o for o in plan.objects if (o["apiVersion"], o["kind"]) not in skipped]
         applied_balancer = _apply_balancer(cluster, owner, spec, balancer_objects, report, cleanup)

@@ -2,7 +2,7 @@
 objects applied where they differ, the role label moved to the primary the sentinels name, an
 External reference checked; and what the app's containers receive.
 
-Talks to the cluster through the `Cluster` port and to the sentinels through `SentinelProbe`;
+Talks to the cluster through the `Cluster` port and to the sentinels through `RedisPort`;
 every decision is in the pure `spillway.resources.sessionstore`.
 """
 
@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spillway.api.spec import ScalableServiceSpec
-from spillway.ports import Cluster, SentinelProbe
+from spillway.ports import Cluster, RedisPort
 from spillway.resources import sessionstore as store
 from spillway.children import apply_changed, remove_owned
 from spillway.resources.meta import Owner, selector_labels
+from spillway.resources.workload import SESSION_STORE_CHECKSUM
 
 PROBE_TIMEOUT_SECONDS = 1.0
 # What a provisioned store is made of, listed by its labels when it is removed or changes mode.
@@ -38,14 +39,20 @@ class StoreOutcome:
     condition: tuple[bool, str, str] | None = None
     status: dict[str, Any] | None = None
     writes: int = 0
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
 
 
-def reconcile_store(cluster: Cluster, probe: SentinelProbe | None, owner: Owner, spec: ScalableServiceSpec,
+def reconcile_store(cluster: Cluster, probe: RedisPort | None, owner: Owner, spec: ScalableServiceSpec,
                     app_selector: dict[str, str], cleanup: bool, operator: dict[str, Any] | None = None,
-                    new_password: Callable[[], str] = lambda: secrets.token_urlsafe(32)) -> StoreOutcome:
+                    new_password: Callable[[], str] = lambda: secrets.token_urlsafe(32), rotate: str = "",
+                    deployments: list[dict[str, Any]] | None = None) -> StoreOutcome:
+    """`rotate` is the token of the password rotation asked for (the
+    `spillway.io/rotate-session-password` annotation); `deployments` the app's live Deployments,
+    whose rollout ends a rotation."""
     kind = spec.session_store.type
     if kind == "Redis":
-        outcome = _provisioned(cluster, probe, owner, spec, app_selector, cleanup, operator, new_password)
+        outcome = _provisioned(cluster, probe, owner, spec, app_selector, cleanup, operator, new_password,
+                               rotate if spec.target_ref is None else "", deployments or [])
     elif kind == "External":
         outcome = _external(cluster, owner, spec)
     else:
@@ -76,9 +83,9 @@ def _external(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec) -> Stor
         f"The app receives {spec.session_store.env} from Secret {ref.name!r} key {ref.key!r}.")), status=status)
 
 
-def _provisioned(cluster: Cluster, probe: SentinelProbe | None, owner: Owner, spec: ScalableServiceSpec,
+def _provisioned(cluster: Cluster, probe: RedisPort | None, owner: Owner, spec: ScalableServiceSpec,
                  app_selector: dict[str, str], cleanup: bool, operator: dict[str, Any] | None,
-                 new_password: Callable[[], str]) -> StoreOutcome:
+                 new_password: Callable[[], str], rotate: str, deployments: list[dict[str, Any]]) -> StoreOutcome:
     outcome = StoreOutcome(status=store.status(owner, spec, None))
     try:
         store.max_memory_bytes(spec)
@@ -86,11 +93,14 @@ def _provisioned(cluster: Cluster, probe: SentinelProbe | None, owner: Owner, sp
         outcome.condition = (False, "InvalidSettings", str(err))
         return outcome
     password, outcome.writes = _password(cluster, owner, spec, new_password)
-    objects = store.build(owner, spec, password, app_selector, operator)
+    server = cluster.get("v1", "Secret", owner.namespace, store.redis_name(owner))
+    rotation, blocked = _rotate(cluster, probe, owner, spec, password, server, rotate, deployments, outcome)
+    objects = store.build(owner, spec, password, app_selector, operator, rotation)
     live: dict[tuple[str, str], dict[str, Any] | None] = {}
     for obj in objects:
-        found, wrote = apply_changed(cluster, obj, cluster.get(obj["apiVersion"], obj["kind"], owner.namespace,
-                                                               obj["metadata"]["name"]))
+        current = server if (obj["kind"], obj["metadata"]["name"]) == ("Secret", store.redis_name(owner)) else \
+            cluster.get(obj["apiVersion"], obj["kind"], owner.namespace, obj["metadata"]["name"])
+        found, wrote = apply_changed(cluster, obj, current)
         outcome.writes += wrote
         live[(obj["kind"], obj["metadata"]["name"])] = found
     if cleanup:
@@ -103,9 +113,50 @@ def _provisioned(cluster: Cluster, probe: SentinelProbe | None, owner: Owner, sp
                                   view=follow.view, primary=follow.primary, labelled=follow.labelled)
         outcome.status = store.status(owner, spec, follow.primary)
     outcome.condition = store.readiness(owner, spec, observed)
+    if outcome.condition[0] and rotation.previous is not None:
+        outcome.condition = (True, outcome.condition[1], outcome.condition[2] + (
+            " Rotating the app's password: both are accepted until every replica runs with the new one."))
+    if blocked:
+        outcome.condition = (False, "RotationBlocked", blocked)
     outcome.env = store.app_env(owner, spec)
-    outcome.checksum = store.connection_checksum(owner, spec, password)
+    outcome.checksum = store.connection_checksum(owner, spec, password, rotation)
     return outcome
+
+
+def _rotate(cluster: Cluster, probe: RedisPort | None, owner: Owner, spec: ScalableServiceSpec, password: str,
+            server: dict[str, Any] | None, requested: str, deployments: list[dict[str, Any]],
+            outcome: StoreOutcome) -> tuple[store.Rotation, str]:
+    """The rotation in effect after this reconcile's step, and what blocks it ("" when nothing).
+    Each live Redis is told first (ACLs are neither replicated nor re-read from the mounted
+    file): the new password before the app is given it, the old one removed only once every
+    replica runs with the new; only then does the server Secret record the step."""
+    rotation = store.rotation_of(server)
+    rolled = store.rolled_out(deployments, store.connection_checksum(owner, spec, password, rotation),
+                              SESSION_STORE_CHECKSUM)
+    following, action = store.next_rotation(requested, rotation, rolled)
+    if not action:
+        return rotation, ""
+    if action == "add":
+        rules = ["#" + store.password_hash(store.app_password(password, following.current))]
+    else:
+        assert rotation.previous is not None
+        rules = ["!" + store.password_hash(store.app_password(password, rotation.previous))]
+    pods = cluster.list("v1", "Pod", owner.namespace, selector_labels(owner, store.REDIS))
+    addresses = sorted(ip for p in pods if (ip := (p.get("status") or {}).get("podIP")))
+    problem = "no Redis client is configured" if probe is None and addresses else ""
+    if probe is not None and addresses:
+        problem = probe.set_user(addresses, store.REDIS_PORT, store.user_password(password, "admin"), "app", rules,
+                                 PROBE_TIMEOUT_SECONDS)
+    if problem:
+        return rotation, (f"The app's password rotation waits: Redis did not take the "
+                          f"{'new' if action == 'add' else 'old'} password's change ({problem}).")
+    if action == "add":
+        outcome.events.append(("Normal", "PasswordRotationStarted", (
+            "Redis accepts the app's new password as well as the old; the app rolls onto the new one.")))
+    else:
+        outcome.events.append(("Normal", "PasswordRotated", (
+            "Every replica runs with the app's new password; Redis no longer accepts the old one.")))
+    return following, ""
 
 
 def _password(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec,
@@ -135,7 +186,7 @@ class Follow:
     writes: int
 
 
-def follow_primary(cluster: Cluster, probe: SentinelProbe | None, owner: Owner) -> Follow:
+def follow_primary(cluster: Cluster, probe: RedisPort | None, owner: Owner) -> Follow:
     """Ask the sentinels which pod is the primary and move the role label there, so that
     `<name>-redis-primary` selects it. Nothing moves while they disagree or cannot be asked."""
     sentinels = cluster.list("v1", "Pod", owner.namespace, selector_labels(owner, store.SENTINEL))
@@ -168,7 +219,7 @@ class Follower:
         self.addresses: list[str] = []
         self.primary: str | None = None
 
-    def changed(self, cluster: Cluster, probe: SentinelProbe, owner: Owner) -> bool:
+    def changed(self, cluster: Cluster, probe: RedisPort, owner: Owner) -> bool:
         if not self.addresses:
             sentinels = cluster.list("v1", "Pod", owner.namespace, selector_labels(owner, store.SENTINEL))
             self.addresses = sorted(ip for p in sentinels if (ip := (p.get("status") or {}).get("podIP")))

@@ -52,6 +52,11 @@ class FakeCluster:
         if obj["kind"] == "Deployment":
             stored["spec"].setdefault("strategy", {"type": "RollingUpdate"})  # a server default
             stored["status"] = old.get("status", {}) if old else {}
+            # As the API server: a changed spec is a new generation, which status has not observed yet.
+            generation = (old or {}).get("metadata", {}).get("generation", 0)
+            changed = old is None or {k: v for k, v in old["spec"].items() if k != "replicas"} != {
+                k: v for k, v in stored["spec"].items() if k != "replicas"}
+            stored["metadata"]["generation"] = generation + 1 if changed else generation
         self.objects[key] = stored
         self.writes.append(("apply", obj["kind"], meta["name"]))
         return copy.deepcopy(stored)

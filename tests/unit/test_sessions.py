@@ -41,6 +41,15 @@ class FakeProbe:
         self.asked.append(addresses)
         return self.view
 
+    acl: list[tuple[list[str], list[str]]]
+    refuse: str = ""
+
+    def set_user(self, addresses: list[str], port: int, admin_password: str, user: str, rules: list[str],
+                 timeout_seconds: float) -> str:
+        assert (port, user) == (6379, "app")
+        self.__dict__.setdefault("acl", []).append((addresses, rules))
+        return self.refuse
+
 
 def _host(pod: str) -> str:
     return f"{pod}.checkout-redis.shop.svc"
@@ -365,3 +374,97 @@ def test_after_the_label_changes_only_the_primary_is_labelled(labelled: list[boo
         assert changes == {}
     else:
         assert after == {name}
+
+
+def _rotating(cluster: FakeCluster, token: str, generation: int = 1) -> dict[str, Any]:
+    body = resource(_store(type="Redis", redis={"mode": "Standalone"}), generation=generation)
+    if token:
+        body["metadata"]["annotations"] = {"spillway.io/rotate-session-password": token}
+    return body
+
+
+def _roll_out(cluster: FakeCluster) -> None:
+    found = cluster.objects[("apps/v1", "Deployment", "shop", "checkout")]
+    n = found["spec"]["replicas"]
+    found["status"] = {"replicas": n, "updatedReplicas": n, "readyReplicas": n,
+                       "observedGeneration": found["metadata"]["generation"]}
+
+
+def _app_hashes(cluster: FakeCluster) -> list[str]:
+    acl = sessionstore.secret_text(cluster.get("v1", "Secret", "shop", "checkout-redis"))["users.acl"]
+    line = next(x for x in acl.splitlines() if x.startswith("user app "))
+    return [w[1:] for w in line.split() if w.startswith("#")]
+
+
+def _connection_password(cluster: FakeCluster) -> str:
+    return sessionstore.secret_text(cluster.get("v1", "Secret", "shop", "checkout-redis-connection"))["password"]
+
+
+def test_a_rotation_adds_the_new_password_first_and_removes_the_old_after_the_rollout(cluster: FakeCluster) -> None:
+    probe = FakeProbe()
+    _pods(cluster, "checkout-redis", "redis", 1, labelled=0)
+    _reconcile(cluster, _rotating(cluster, ""), probe)
+    _roll_out(cluster)
+    _ready_statefulset(cluster, "checkout-redis")
+    password = _password(cluster)
+    assert password is not None
+    old = sessionstore.app_password(password)
+    new = sessionstore.app_password(password, "2026-11-25")
+    assert _connection_password(cluster) == old
+    checksum = _template(cluster)["metadata"]["annotations"]["spillway.io/session-store-checksum"]
+
+    body = _rotating(cluster, "2026-11-25")
+    _reconcile(cluster, body, probe, at=10)
+    # Redis is told the new password before the app is given it; both are accepted meanwhile.
+    assert probe.acl == [(["10.0.0.10"], ["#" + sessionstore.password_hash(new)])]
+    assert _app_hashes(cluster) == [sessionstore.password_hash(new), sessionstore.password_hash(old)]
+    assert _connection_password(cluster) == new
+    assert _template(cluster)["metadata"]["annotations"]["spillway.io/session-store-checksum"] != checksum
+    assert ("Normal", "PasswordRotationStarted") in [e[:2] for e in cluster.events]
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None and "Rotating the app's password" in condition["message"]
+
+    # The app has not rolled yet: the old password stays.
+    _reconcile(cluster, body, probe, at=20)
+    assert len(probe.acl) == 1
+    _roll_out(cluster)
+    _reconcile(cluster, body, probe, at=30)
+    assert probe.acl[1] == (["10.0.0.10"], ["!" + sessionstore.password_hash(old)])
+    assert _app_hashes(cluster) == [sessionstore.password_hash(new)]
+    assert ("Normal", "PasswordRotated") in [e[:2] for e in cluster.events]
+    assert _password(cluster) == password, "the generated password itself never changes"
+    writes = len(cluster.writes)
+    _reconcile(cluster, body, probe, at=40)
+    assert len(probe.acl) == 2 and len(cluster.writes) == writes
+
+
+def test_a_rotation_redis_refuses_changes_nothing_and_says_why(cluster: FakeCluster) -> None:
+    probe = FakeProbe()
+    probe.refuse = "10.0.0.10: ConnectionError: refused"
+    _pods(cluster, "checkout-redis", "redis", 1, labelled=0)
+    _reconcile(cluster, _rotating(cluster, ""), probe)
+    before = _connection_password(cluster)
+    body = _rotating(cluster, "again")
+    _reconcile(cluster, body, probe, at=10)
+    assert _connection_password(cluster) == before
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None and (condition["status"], condition["reason"]) == ("False", "RotationBlocked")
+    assert "10.0.0.10: ConnectionError: refused" in condition["message"]
+
+
+TOKENS = st.sampled_from(["", "a", "b", "c"])
+
+
+@given(st.lists(st.tuples(TOKENS, st.booleans()), max_size=12))
+def test_a_rotation_never_stops_accepting_the_password_the_app_is_given(steps: list[tuple[str, bool]]) -> None:
+    rotation = sessionstore.Rotation()
+    for requested, rolled in steps:
+        following, action = sessionstore.next_rotation(requested, rotation, rolled)
+        assert following.current in following.tokens()
+        if action == "remove":
+            assert rolled and rotation.previous is not None and following.tokens() == (rotation.current,)
+        if action == "add":
+            assert following.previous == rotation.current and following.current == requested
+        if not action:
+            assert following == rotation
+        rotation = following

@@ -1,6 +1,7 @@
-"""`spillway.ports.SentinelProbe` over the Redis protocol (redis-py): asks each sentinel which
-primary it monitors and whether it sees a quorum. Sentinels have no password; the store's
-NetworkPolicy admits the operator's pods to them."""
+"""`spillway.ports.RedisPort` over the Redis protocol (redis-py): asks each sentinel which
+primary it monitors and whether it sees a quorum (sentinels have no password), and changes the
+app user's passwords on each Redis as the admin user during a rotation. The store's
+NetworkPolicies admit the operator's pods to both."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from spillway.resources.sessionstore.state import SentinelView
 log = logging.getLogger(__name__)
 
 
-class RedisSentinelProbe:
+class RedisClient:
     def ask(self, addresses: list[str], port: int, master: str, timeout_seconds: float) -> SentinelView:
         primaries: list[str | None] = []
         quorum: list[bool] = []
@@ -39,3 +40,17 @@ class RedisSentinelProbe:
         if problems:
             log.debug("sentinels of %s: %s", master, "; ".join(problems))
         return SentinelView(primaries=tuple(primaries), quorum=tuple(quorum), problem="; ".join(problems))
+
+    def set_user(self, addresses: list[str], port: int, admin_password: str, user: str, rules: list[str],
+                 timeout_seconds: float) -> str:
+        problems = []
+        for address in addresses:
+            client = redis.Redis(host=address, port=port, username="admin", password=admin_password,
+                                 socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
+            try:
+                client.execute_command("ACL", "SETUSER", user, *rules)
+            except (redis.RedisError, OSError) as err:
+                problems.append(f"{address}: {type(err).__name__}: {err}")
+            finally:
+                client.close()
+        return "; ".join(problems)

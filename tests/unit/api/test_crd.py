@@ -45,9 +45,9 @@ def test_schema_is_structural() -> None:
 
 def test_only_the_pod_template_keeps_unknown_fields() -> None:
     keeping = [path for path, node in _nodes(_schema()) if node.get("x-kubernetes-preserve-unknown-fields")]
-    # The pod template and the core/v1 objects the balancer pods take as they are.
+    # The pod template and the core/v1 objects the balancer and Redis pods take as they are.
     assert sorted(keeping) == [".spec.balancing.haproxy.resources", ".spec.balancing.haproxy.tolerations[]",
-                               ".spec.template"]
+                               ".spec.sessionStore.redis.tolerations[]", ".spec.template"]
 
 
 def test_every_rule_of_every_model_is_in_the_schema() -> None:

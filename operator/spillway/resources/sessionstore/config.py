@@ -58,6 +58,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+from dataclasses import dataclass
 
 from spillway import GROUP
 from spillway.api.spec import ScalableServiceSpec
@@ -198,14 +199,46 @@ def memory_limit(spec: ScalableServiceSpec) -> str:
 # --- files ----------------------------------------------------------------------------------
 
 
-def acl_file(owner: Owner, password: str) -> str:
-    def hashed(user: str) -> str:
-        return "#" + hashlib.sha256(user_password(password, user).encode()).hexdigest()
+ROTATE_ANNOTATION = f"{GROUP}/rotate-session-password"
+ROTATION_CURRENT = f"{GROUP}/app-password-token"
+ROTATION_PREVIOUS = f"{GROUP}/previous-app-password-token"
 
+
+@dataclass(frozen=True)
+class Rotation:
+    """Which app passwords Redis accepts: the one of `current` (the token of the last rotation
+    asked for; "" before any) and, while the app rolls onto it, the one of `previous`."""
+
+    current: str = ""
+    previous: str | None = None
+
+    def tokens(self) -> tuple[str, ...]:
+        return (self.current,) if self.previous is None else (self.current, self.previous)
+
+
+NO_ROTATION = Rotation()
+
+
+def app_password(password: str, token: str = "") -> str:
+    """The app user's password for a rotation token: a new token, a new password, and no token
+    reveals another's."""
+    return user_password(password, "app" if not token else f"app:{token}")
+
+
+def password_hash(password: str) -> str:
+    """How an ACL file and ACL SETUSER name a password without holding it."""
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def acl_file(owner: Owner, password: str, rotation: Rotation = NO_ROTATION) -> str:
+    def hashed(user: str) -> str:
+        return "#" + password_hash(user_password(password, user))
+
+    app = " ".join("#" + password_hash(app_password(password, t)) for t in rotation.tokens())
     channels = " ".join(f"&{c}" for c in (*SPRING_CHANNELS, f"{owner.name}:*"))
     return "\n".join([
         "user default off resetpass resetkeys resetchannels -@all",
-        f"user app on {hashed('app')} resetkeys ~spring:session:* ~{owner.name}:* resetchannels {channels} "
+        f"user app on {app} resetkeys ~spring:session:* ~{owner.name}:* resetchannels {channels} "
         "+@all -@dangerous +info -@scripting +eval +evalsha +eval_ro +evalsha_ro +script|load +script|exists",
         f"user exporter on {hashed('exporter')} resetkeys resetchannels -@all +ping +info +client|setname",
         f"user admin on {hashed('admin')} ~* &* +@all",

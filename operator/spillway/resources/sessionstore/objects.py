@@ -13,7 +13,7 @@ from spillway.api.spec import ScalableServiceSpec
 from spillway.api.units import parse_quantity
 from spillway.resources.meta import Owner, labels, metadata, selector_labels
 from spillway.resources.sessionstore.config import (
-    CHECKSUM, CONFIG_DIR, DATA_DIR, ENV_KEYS, PRIMARY, QUORUM, READY_REDIS, REDIS, REDIS_PORT, ROLE_LABEL, RUN_DIR,
+    CHECKSUM, CONFIG_DIR, NO_ROTATION, ROTATION_CURRENT, ROTATION_PREVIOUS, Rotation, app_password, DATA_DIR, ENV_KEYS, PRIMARY, QUORUM, READY_REDIS, REDIS, REDIS_PORT, ROLE_LABEL, RUN_DIR,
     SECRET_DIR, SENTINEL, SENTINEL_ENV_KEYS, SENTINEL_PORT, SENTINELS, START_REDIS, START_SENTINEL, UID,
     _component_name, _pod_host, acl_file, connection_name, master_name, memory_limit, password_name, primary_name,
     redis_conf, redis_name, sentinel_conf, sentinel_master_conf, sentinel_mode, sentinel_name, sentinel_nodes,
@@ -31,18 +31,25 @@ def _check(password: str) -> None:
         raise ValueError("the session store's generated password must be at least 16 characters")
 
 
-def server_secret(owner: Owner, password: str) -> dict[str, Any]:
+def server_secret(owner: Owner, password: str, rotation: Rotation = NO_ROTATION) -> dict[str, Any]:
+    """The servers' Secret; its annotations record the rotation in effect (the ACL file accepts
+    both app passwords while the app rolls onto the new one)."""
     _check(password)
     admin = user_password(password, "admin")
     master = master_name(owner)
     data = {
-        "users.acl": acl_file(owner, password),
+        "users.acl": acl_file(owner, password, rotation),
         "redis-auth.conf": f"masteruser admin\nmasterauth {admin}\n",
         "sentinel-auth.conf": f"sentinel auth-user {master} admin\nsentinel auth-pass {master} {admin}\n",
         "admin-password": admin,
         "exporter-password": user_password(password, "exporter"),
     }
-    return _secret(owner, redis_name(owner), data)
+    secret = _secret(owner, redis_name(owner), data)
+    annotations = {ROTATION_CURRENT: rotation.current}
+    if rotation.previous is not None:
+        annotations[ROTATION_PREVIOUS] = rotation.previous
+    secret["metadata"]["annotations"] = annotations
+    return secret
 
 
 def connection_secret_data(host: str, port: int, user: str, password: str, sentinel_master: str | None = None,
@@ -58,11 +65,12 @@ def connection_secret_data(host: str, port: int, user: str, password: str, senti
     return data
 
 
-def connection_secret(owner: Owner, spec: ScalableServiceSpec, password: str) -> dict[str, Any]:
+def connection_secret(owner: Owner, spec: ScalableServiceSpec, password: str,
+                      rotation: Rotation = NO_ROTATION) -> dict[str, Any]:
     _check(password)
     host = f"{primary_name(owner)}.{owner.namespace}.svc"
     sentinel = sentinel_mode(spec)
-    data = connection_secret_data(host, REDIS_PORT, "app", user_password(password, "app"),
+    data = connection_secret_data(host, REDIS_PORT, "app", app_password(password, rotation.current),
                                   master_name(owner) if sentinel else None, sentinel_nodes(owner) if sentinel else None)
     return _secret(owner, connection_name(owner), data)
 
@@ -127,14 +135,14 @@ def app_env(owner: Owner, spec: ScalableServiceSpec) -> list[dict[str, Any]]:
 
 
 def build(owner: Owner, spec: ScalableServiceSpec, password: str, app_selector: dict[str, str],
-          operator: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+          operator: dict[str, Any] | None = None, rotation: Rotation = NO_ROTATION) -> list[dict[str, Any]]:
     """Every object of the provisioned store, in apply order (Secrets and config first).
     `operator` is a NetworkPolicy peer for the operator's pods (it asks the sentinels who the
     primary is); None when it runs outside the cluster."""
     sentinel = sentinel_mode(spec)
     config = config_map(owner, spec)
     extra = [operator] if operator else []
-    objects = [server_secret(owner, password), connection_secret(owner, spec, password), config,
+    objects = [server_secret(owner, password, rotation), connection_secret(owner, spec, password, rotation), config,
                _headless_service(owner, REDIS, REDIS_PORT), _primary_service(owner),
                _redis_statefulset(owner, spec, config["data"]),
                _pdb(owner, REDIS), _network_policy(owner, REDIS, REDIS_PORT, app_selector, sentinel, extra)]
@@ -150,10 +158,10 @@ def operator_peer(namespace: str, pod_labels: dict[str, str]) -> dict[str, Any]:
             "podSelector": {"matchLabels": dict(pod_labels)}}
 
 
-def connection_checksum(owner: Owner, spec: ScalableServiceSpec, password: str) -> str:
+def connection_checksum(owner: Owner, spec: ScalableServiceSpec, password: str, rotation: Rotation = NO_ROTATION) -> str:
     """Changes whenever the app's connection Secret does: put on the app's pod template, it rolls
     the app onto a new password or address (a hash of a hash-derived password reveals nothing)."""
-    data = connection_secret(owner, spec, password)["data"]
+    data = connection_secret(owner, spec, password, rotation)["data"]
     return hashlib.sha256("\0".join(f"{k}={data[k]}" for k in sorted(data)).encode()).hexdigest()[:16]
 
 

@@ -14,7 +14,7 @@ from spillway.api.spec import ScalableServiceSpec
 from spillway.api.units import parse_quantity
 from spillway.resources.meta import Owner
 from spillway.resources.sessionstore.config import (
-    PRIMARY, QUORUM, REDIS_PORT, ROLE_LABEL, SENTINELS, sentinel_mode, connection_name, primary_name, redis_name,
+    PRIMARY, QUORUM, REDIS_PORT, ROLE_LABEL, ROTATION_CURRENT, ROTATION_PREVIOUS, Rotation, SENTINELS, sentinel_mode, connection_name, primary_name, redis_name,
     sentinel_name,
 )
 
@@ -42,6 +42,44 @@ class Observed:
     view: SentinelView | None = None
     primary: str | None = None
     labelled: bool = True
+
+
+def rotation_of(secret: dict[str, Any] | None) -> Rotation:
+    """The rotation a live server Secret records (none before the first reconcile wrote it)."""
+    annotations = ((secret or {}).get("metadata") or {}).get("annotations") or {}
+    return Rotation(current=str(annotations.get(ROTATION_CURRENT, "")),
+                    previous=None if ROTATION_PREVIOUS not in annotations else str(annotations[ROTATION_PREVIOUS]))
+
+
+def next_rotation(requested: str, rotation: Rotation, rolled_out: bool) -> tuple[Rotation, str]:
+    """The next step of a password rotation, and what Redis must be told first: "add" (the new
+    app password, before the app is given it), "remove" (the old one, once every replica runs
+    with the new) or "" (nothing). A token asked for while a rotation runs waits for its end."""
+    if rotation.previous is None:
+        if requested != rotation.current:
+            return Rotation(current=requested, previous=rotation.current), "add"
+        return rotation, ""
+    if rolled_out:
+        return Rotation(current=rotation.current), "remove"
+    return rotation, ""
+
+
+def rolled_out(deployments: list[dict[str, Any]], checksum: str, annotation: str) -> bool:
+    """Every Deployment's pods run the template carrying `checksum`, all ready, none older left."""
+    if not deployments:
+        return False
+    for deployment in deployments:
+        spec = deployment.get("spec") or {}
+        status = deployment.get("status") or {}
+        template = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
+        want = int(spec.get("replicas", 1) or 0)
+        if template.get(annotation) != checksum:
+            return False
+        if status.get("observedGeneration") != (deployment.get("metadata") or {}).get("generation"):
+            return False
+        if not (status.get("updatedReplicas", 0) == status.get("replicas", 0) == status.get("readyReplicas", 0) == want):
+            return False
+    return True
 
 
 def pod_of(host: str) -> str:
