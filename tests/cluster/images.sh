@@ -5,16 +5,22 @@
 #   localhost/spillway/base:bookworm   Debian bookworm (mmdebstrap) with the packages the tests run
 #                                      in pods: python3, haproxy, redis-server, redis-sentinel
 #   localhost/spillway/operator:dev    the repository's Dockerfile, built by buildah on that base
+#   localhost/spillway/java:bookworm   Debian bookworm (mmdebstrap) with openjdk-17-jre-headless
+#   localhost/spillway/session-app:dev examples/session-app's jar (its build.sh, Maven) on that
+#                                      Java, as user 65532; it needs a writable /tmp (an emptyDir)
 # Idempotent: an archive is rebuilt only when its inputs changed (a hash of them is in its name).
 # Prints NAME=ARCHIVE lines.
 set -euo pipefail
+shopt -s inherit_errexit  # a build that fails inside $(...) stops the script too
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${SPILLWAY_CACHE:-$HOME/.cache/spillway}
 OUT=$CACHE/images
 PAUSE_BIN=${PAUSE_BIN:-$CACHE/pause/bin}
 SUITE=bookworm
 PACKAGES=passwd,ca-certificates,python3,python3-venv,haproxy,redis-server,redis-sentinel
+JAVA_PACKAGES=passwd,ca-certificates,openjdk-17-jre-headless
 MIRROR=${SPILLWAY_DEBIAN_MIRROR:-http://deb.debian.org}
+APP_UID=65532
 mkdir -p "$OUT"
 # buildah keeps its layers in the cache too, never in the system's container storage.
 buildah() { command buildah --root "$CACHE/buildah/root" --runroot "$CACHE/buildah/run" --storage-driver vfs "$@"; }
@@ -42,6 +48,16 @@ build_pause() {
   echo "PAUSE=$out"
 }
 
+debian_rootfs() {  # PACKAGES ROOTFS [MMDEBSTRAP OPTIONS...]: Debian bookworm minbase as a tarball
+  local packages=$1 rootfs=$2
+  shift 2
+  mmdebstrap --quiet --variant=minbase --include="$packages" \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' "$@" \
+    "$SUITE" "$rootfs" "deb $MIRROR/debian $SUITE main" "deb $MIRROR/debian $SUITE-updates main" \
+    "deb $MIRROR/debian-security $SUITE-security main"
+}
+
 build_base() {
   local image=localhost/spillway/base:$SUITE sum out
   sum=$(echo "$SUITE $PACKAGES $MIRROR" | sha256sum | cut -c1-12)
@@ -49,11 +65,7 @@ build_base() {
   if [ ! -f "$out" ]; then
     echo "building $image (mmdebstrap)" >&2
     local rootfs=$OUT/base-$sum.rootfs.tar ctr
-    mmdebstrap --quiet --variant=minbase --include="$PACKAGES" \
-      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-      --dpkgopt='path-exclude=/usr/share/locale/*' \
-      "$SUITE" "$rootfs" "deb $MIRROR/debian $SUITE main" "deb $MIRROR/debian $SUITE-updates main" \
-      "deb $MIRROR/debian-security $SUITE-security main"
+    debian_rootfs "$PACKAGES" "$rootfs"
     ctr=$(buildah from scratch)
     buildah add -q "$ctr" "$rootfs" / >/dev/null
     buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd '["/bin/bash"]' "$ctr"
@@ -84,6 +96,55 @@ build_operator() {
   echo "OPERATOR=$out"
 }
 
+build_java() {  # the session app's runtime; not printed: no pod runs it as it is
+  local image=localhost/spillway/java:$SUITE sum out
+  sum=$( { echo "$SUITE $JAVA_PACKAGES $MIRROR $APP_UID"; declare -f debian_rootfs build_java; } | sha256sum | cut -c1-12)
+  out=$OUT/java-$sum.oci.tar
+  if [ ! -f "$out" ]; then
+    echo "building $image (mmdebstrap)" >&2
+    local rootfs=$OUT/java-$sum.rootfs.tar ctr
+    # The JRE's postinst links its man pages (update-alternatives) into the man directory that
+    # the path-exclude leaves out. A named user for the app's UID: the JVM takes user.name and
+    # user.home from its entry.
+    debian_rootfs "$JAVA_PACKAGES" "$rootfs" --essential-hook='mkdir -p "$1/usr/share/man/man1"' \
+      --customize-hook="chroot \"\$1\" groupadd --gid $APP_UID app" \
+      --customize-hook="chroot \"\$1\" useradd --uid $APP_UID --gid $APP_UID --no-create-home --home-dir /tmp --shell /usr/sbin/nologin app"
+    ctr=$(buildah from scratch)
+    buildah add -q "$ctr" "$rootfs" / >/dev/null
+    buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd '["/bin/bash"]' "$ctr"
+    buildah commit -q --format oci --rm "$ctr" "$image" >/dev/null
+    rm -f "$rootfs"
+    archive "$image" "$out"
+  elif ! buildah inspect "$image" >/dev/null 2>&1; then
+    buildah pull -q "oci-archive:$out" >/dev/null  # the session app's image builds FROM it
+  fi
+  echo "$out"
+}
+
+build_session_app() {
+  local image=localhost/spillway/session-app:dev java_out=$1 jar sum out
+  jar=$(bash "$ROOT/examples/session-app/build.sh" | sed -n 's/^SESSION_APP_JAR=//p')
+  [ -f "$jar" ] || { echo "examples/session-app/build.sh named no jar" >&2; exit 1; }
+  # The jar's name holds the hash of its sources.
+  sum=$( { echo "$java_out $(basename "$jar")"; declare -f build_session_app; } | sha256sum | cut -c1-12)
+  out=$OUT/session-app-$sum.oci.tar
+  if [ ! -f "$out" ]; then
+    echo "building $image (buildah)" >&2
+    local ctr
+    ctr=$(buildah from localhost/spillway/java:$SUITE)
+    buildah copy -q --chmod 0644 "$ctr" "$jar" /app/session-app.jar >/dev/null
+    # Tomcat, Spring Boot and the JVM write only under java.io.tmpdir (/tmp): with a read-only
+    # root filesystem, /tmp is an emptyDir.
+    buildah config --cmd '[]' "$ctr"
+    buildah config --user $APP_UID:$APP_UID --workingdir /tmp --env HOME=/tmp --port 8080 \
+      --entrypoint '["java", "-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError", "-Djava.io.tmpdir=/tmp", "-jar", "/app/session-app.jar"]' \
+      "$ctr"
+    buildah commit -q --format oci --rm "$ctr" "$image" >/dev/null
+    archive "$image" "$out"
+  fi
+  echo "SESSION_APP=$out"
+}
+
 for tool in buildah mmdebstrap; do
   command -v $tool >/dev/null || { echo "images.sh needs $tool (tests/integration/install-components.sh)" >&2; exit 2; }
 done
@@ -91,7 +152,11 @@ build_pause
 base_line=$(build_base)
 echo "$base_line"
 build_operator "${base_line#BASE=}"
+java_out=$(build_java)
+build_session_app "$java_out"
 # Only the newest archive of each image is kept.
-for name in pause base operator; do
+for name in pause base operator java session-app; do
   ls -t "$OUT/$name"-*.oci.tar 2>/dev/null | tail -n +2 | xargs -r rm -f
 done
+# And only the tagged images in buildah's storage: each rebuild leaves the previous one untagged.
+buildah rmi --prune >/dev/null 2>&1 || true

@@ -56,7 +56,8 @@ def build_images(bins: dict[str, Path]) -> dict[str, Path]:
     out = subprocess.run(["bash", str(HERE / "images.sh")], check=True, capture_output=True, text=True,
                          env={**os.environ, "PAUSE_BIN": str(bins["pause"])}).stdout
     found = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return {"pause": Path(found["PAUSE"]), "base": Path(found["BASE"]), "operator": Path(found["OPERATOR"])}
+    return {"pause": Path(found["PAUSE"]), "base": Path(found["BASE"]), "operator": Path(found["OPERATOR"]),
+            "session-app": Path(found["SESSION_APP"])}
 
 
 def clean_stale_node() -> None:

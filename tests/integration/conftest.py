@@ -99,7 +99,7 @@ class RealNode:
 
     name: str
     placement: dict[str, Any]  # nodeSelector + tolerations for a pod spec
-    images: dict[str, str]  # pause, base, operator
+    images: dict[str, str]  # pause, base, operator, session-app
 
     def pod_spec(self, **spec: Any) -> dict[str, Any]:
         return {**spec, **self.placement}

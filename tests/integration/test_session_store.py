@@ -10,6 +10,7 @@ Clients on the host reach only the test bed's pod and Service addresses; every l
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import shutil
@@ -382,3 +383,170 @@ def _stop_sentinel_client(bed: Bed) -> list[str]:
     lines: list[str] = bed.k.run("logs", "sentinel-client", "-n", bed.namespace).stdout.splitlines()
     bed.k.run("delete", "pod", "sentinel-client", "-n", bed.namespace, "--wait=false", check=False)
     return lines
+
+
+# --- the seed's scenario: a Spring Boot app keeping its sessions in the provisioned Redis ---------
+
+def _http(host: str, method: str, path: str, cookie: str | None = None, body: str | None = None,
+          timeout: float = 10) -> tuple[int, dict[str, Any], str | None]:
+    """One request on a fresh connection: status (0 when refused or reset), the JSON answer and
+    the session cookie the answer sets."""
+    connection = http.client.HTTPConnection(host, 80, timeout=timeout)
+    headers = {"Cookie": cookie} if cookie else {}
+    if body is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode(errors="replace")
+        set_cookie = response.getheader("Set-Cookie")
+        answer = json.loads(text) if response.status == 200 else {"body": text[:200]}
+        return response.status, answer, set_cookie.split(";", 1)[0] if set_cookie else None
+    except (OSError, http.client.HTTPException, ValueError) as err:
+        return 0, {"error": repr(err)}, None
+    finally:
+        connection.close()
+
+
+def _shop(bed: Bed, name: str, store: dict[str, Any], replicas: int = 3) -> None:
+    """The session app, `replicas` of it behind the HAProxy balancer (RoundRobin, no affinity)."""
+    placement = bed.node.placement
+    container = {
+        "name": "app", "image": bed.node.images["session-app"], "imagePullPolicy": "Never",
+        "env": [{"name": "MANAGEMENT_SERVER_PORT", "value": "8081"},
+                {"name": "JAVA_TOOL_OPTIONS", "value": "-XX:TieredStopAtLevel=1 -Xss512k"}],
+        "ports": [{"name": "http", "containerPort": 8080}, {"name": "management", "containerPort": 8081}],
+        "readinessProbe": {"httpGet": {"path": "/actuator/health/readiness", "port": "management"},
+                           "periodSeconds": 2, "failureThreshold": 2},
+        "startupProbe": {"httpGet": {"path": "/actuator/health/liveness", "port": "management"},
+                         "periodSeconds": 2, "failureThreshold": 90},
+        "lifecycle": {"preStop": {"sleep": {"seconds": 3}}},
+        "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "securityContext": {"runAsUser": 65532, "runAsGroup": 65532, "readOnlyRootFilesystem": True},
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
+    spec = {
+        "template": {"spec": bed.node.pod_spec(terminationGracePeriodSeconds=20, containers=[container],
+                                               volumes=[{"name": "tmp", "emptyDir": {}}])},
+        "replicas": {"min": replicas, "max": replicas},
+        "balancing": {"provider": "HAProxy", "algorithm": "RoundRobin", "haproxy": {
+            "image": bed.node.images["base"], "nodeSelector": placement["nodeSelector"],
+            "tolerations": placement["tolerations"]}},
+        "sessionStore": store,
+    }
+    bed.k.apply({"apiVersion": "spillway.io/v1alpha1", "kind": "ScalableService",
+                 "metadata": {"name": name, "namespace": bed.namespace}, "spec": spec})
+    bed.created.append(name)
+    bed.k.wait_for("ssvc", name, bed.namespace,
+                   lambda s: _true(s, "Ready") and _true(s, "BalancerReady")
+                   and (store.get("type") != "Redis" or _true(s, "SessionStoreReady")),
+                   timeout=300, what=f"{name}: {replicas} app replicas, the balancer and the store ready")
+    host = bed.cluster_ip(name)
+    # Until every balancer pod has found every replica (DNS SRV, health-checked).
+    wait_until(lambda: len({a[1].get("replica") for a in (_http(host, "GET", "/whoami") for _ in range(12))
+                            if a[0] == 200}) == replicas, 90, f"{name}: answers from all {replicas} replicas")
+
+
+def _login(host: str, user: str) -> tuple[str, str]:
+    status, answer, cookie = _http(host, "POST", "/login", body=f"user={user}")
+    assert status == 200 and answer["user"] == user and cookie, (status, answer, cookie)
+    return cookie, str(answer["replica"])
+
+
+def _redis_store(bed: Bed) -> dict[str, Any]:
+    placement = bed.node.placement
+    return {"type": "Redis", "redis": {
+        "mode": "Standalone", "image": bed.node.images["base"], "maxMemory": "32Mi",
+        "persistence": {"size": "64Mi", "storageClassName": bed.storage_class},
+        "nodeSelector": placement["nodeSelector"], "tolerations": placement["tolerations"]}}
+
+
+def test_a_user_stays_logged_in_whichever_replica_serves_them(bed: Bed) -> None:
+    bed.make_volumes(1)
+    with running_operator(bed.kube.kubeconfig):
+        _shop(bed, "shop", _redis_store(bed))
+        host = bed.cluster_ip("shop")
+        cookie, login_replica = _login(host, "alice")
+        answers = [_http(host, "GET", "/whoami", cookie) for _ in range(20)]
+        assert [a for a in answers if a[0] != 200 or a[1]["user"] != "alice"] == []
+        assert len({a[1]["replica"] for a in answers}) == 3, "round robin over the three replicas"
+        # The session's key is in Redis, under Spring Session's namespace.
+        assert bed.app_client("shop").exists(f"spring:session:sessions:{_session_id(cookie)}")
+
+        bed.k.run("delete", "pod", login_replica, "-n", bed.namespace, "--wait=true", "--timeout=60s")
+        answers = [_http(host, "GET", "/whoami", cookie) for _ in range(20)]
+        assert [a for a in answers if a[0] != 200 or a[1]["user"] != "alice"] == []
+        assert login_replica not in {a[1]["replica"] for a in answers}
+
+
+def _session_id(cookie: str) -> str:
+    # Spring Session's cookie carries the session id in base64.
+    return base64.b64decode(cookie.split("=", 1)[1] + "==").decode()
+
+
+def test_without_a_session_store_a_user_is_logged_out_by_other_replicas(bed: Bed) -> None:
+    with running_operator(bed.kube.kubeconfig):
+        _shop(bed, "nostore", {"type": "None"})
+        host = bed.cluster_ip("nostore")
+        cookie, login_replica = _login(host, "bob")
+        answers = [_http(host, "GET", "/whoami", cookie) for _ in range(20)]
+        assert all(a[0] == 200 for a in answers), answers
+        forgotten = [a[1]["replica"] for a in answers if a[1]["user"] is None]
+        remembered = {a[1]["replica"] for a in answers if a[1]["user"] == "bob"}
+        # Only the replica that saw the login knows bob: the others, two thirds of the answers, do not.
+        assert remembered == {login_replica}
+        assert len(forgotten) >= 10 and login_replica not in forgotten
+
+
+def test_rotating_the_password_under_load_fails_no_request(bed: Bed) -> None:
+    bed.make_volumes(1)
+    with running_operator(bed.kube.kubeconfig):
+        _shop(bed, "rotate", _redis_store(bed))
+        host = bed.cluster_ip("rotate")
+        before = bed.secret("rotate-redis-connection")["password"]
+        cookie, _ = _login(host, "carol")
+        failures: list[Any] = []
+        served = 0
+        stop = threading.Event()
+
+        def load() -> None:
+            nonlocal served
+            deadline = time.monotonic() + 400
+            while not stop.is_set() and time.monotonic() < deadline:
+                status, answer, _ = _http(host, "GET", "/whoami", cookie)
+                if status != 200 or answer.get("user") != "carol":
+                    failures.append((status, answer))
+                served += 1
+                fresh, answer_login, _ = _http(host, "POST", "/login", body="user=dave")
+                if fresh != 200:
+                    failures.append((fresh, answer_login))
+                served += 1
+
+        threads = [threading.Thread(target=load, daemon=True) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        try:
+            wait_until(lambda: served > 50, 60, "load flowing before the rotation")
+            bed.k.run("annotate", "ssvc", "rotate", "-n", bed.namespace,
+                      "spillway.io/rotate-session-password=first", "--overwrite")
+            wait_until(lambda: _events(bed, "rotate", "PasswordRotated"), 400, "the rotation's end", every=2)
+            after = served
+            wait_until(lambda: served > after + 30, 60, "load after the rotation")
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+        assert _events(bed, "rotate", "PasswordRotationStarted")
+        assert bed.secret("rotate-redis-connection")["password"] != before
+        print(f"rotation under load: {served} requests, {len(failures)} failed")
+        assert failures == [], failures[:5]
+        # The old password no longer opens Redis; the new one does.
+        client = bed.app_client("rotate")
+        assert client.ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host=bed.cluster_ip("rotate-redis-primary"), username="app", password=before,
+                        socket_timeout=2).ping()
+
+
+def _events(bed: Bed, name: str, reason: str) -> list[dict[str, Any]]:
+    found = bed.k.items("events.events.k8s.io", bed.namespace)
+    return [e for e in found if e.get("reason") == reason and (e.get("regarding") or {}).get("name") == name]

@@ -70,6 +70,26 @@ def test_selector_matches_pods_of_every_deployment_by_name() -> None:
     assert queries["latency"].startswith("histogram_quantile(0.99, ")
 
 
+SPRING_PODS = '{namespace="shop", pod=~"(checkout)-[a-z0-9]+-[a-z0-9]+"}'
+
+
+def test_spring_boot_queue_is_the_connections_no_thread_serves_while_every_thread_is_busy() -> None:
+    # A real Tomcat 10.1, 40 clients on 8 threads: the connection count held 41 (the acceptor
+    # counts one before it accepts) and the keep-alive count 40 (every open connection, busy or
+    # waiting), so current - busy - keep-alive read 0 where 32 waited.
+    queries = render("SpringBoot", Queries(), namespace="shop", service="checkout", deployments=["checkout"],
+                     quantile=0.95)
+
+    def per_connector(metric: str) -> str:
+        return f"sum by (pod, name) ({metric}{SPRING_PODS})"
+
+    busy = per_connector("tomcat_threads_busy_threads")
+    assert queries["queue_depth"] == (
+        f"sum(clamp_min(({per_connector('tomcat_connections_current_connections')} - 1) - {busy}, 0)"
+        f" * ({busy} >= bool {per_connector('tomcat_threads_config_max_threads')}))")
+    assert "keepalive" not in queries["queue_depth"]
+
+
 def test_overrides_replace_the_preset_and_custom_has_only_them() -> None:
     overrides = Queries(queue_depth='sum(my_queue{ns="{namespace}", svc="{service}"})')
     custom = render("Custom", overrides, namespace="shop", service="checkout", deployments=["checkout"],
