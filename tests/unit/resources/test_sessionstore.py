@@ -145,7 +145,7 @@ def test_sentinel_conf_resolves_and_announces_hostnames() -> None:
         "port 26379", "protected-mode no", "sentinel resolve-hostnames yes", "sentinel announce-hostnames yes",
         "sentinel deny-scripts-reconfig yes"]
     assert data["sentinel-master.conf"].splitlines() == [
-        "sentinel down-after-milliseconds checkout 5000", "sentinel failover-timeout checkout 60000",
+        "sentinel down-after-milliseconds checkout 5000", "sentinel failover-timeout checkout 10000",
         "sentinel parallel-syncs checkout 1"]
 
 

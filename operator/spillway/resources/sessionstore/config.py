@@ -93,14 +93,21 @@ SENTINEL_ENV_KEYS = (("SPRING_DATA_REDIS_SENTINEL_MASTER", "sentinel-master"),
 
 # Both scripts read everything variable from the environment, so the ConfigMap is the same for
 # every pod and the integration test runs them unchanged on loopback.
-_ASK_SENTINELS = """primary=""
-for sentinel in $SPILLWAY_SENTINELS; do
-  [ "$sentinel" = "$SPILLWAY_SELF" ] && continue
-  answer=$(timeout 3 redis-cli -h "$sentinel" -p "$SPILLWAY_SENTINEL_PORT" --raw \\
-    SENTINEL get-master-addr-by-name "$SPILLWAY_MASTER" 2>/dev/null | head -n 1) || answer=""
-  case "$answer" in *" "*|"") ;; *) primary="$answer"; break ;; esac
-done
-primary="${primary:-$SPILLWAY_SEED}"
+_ASK_SENTINELS = """ask_sentinels() {  # primary: the first answering sentinel's; known_replicas: yes if it knows any
+  primary=""; known_replicas=no
+  for sentinel in $SPILLWAY_SENTINELS; do
+    [ "$sentinel" = "$SPILLWAY_SELF" ] && continue
+    answer=$(timeout 3 redis-cli -h "$sentinel" -p "$SPILLWAY_SENTINEL_PORT" --raw \\
+      SENTINEL get-master-addr-by-name "$SPILLWAY_MASTER" 2>/dev/null | head -n 1) || answer=""
+    case "$answer" in *" "*|"") continue ;; esac
+    primary="$answer"
+    replicas=$(timeout 3 redis-cli -h "$sentinel" -p "$SPILLWAY_SENTINEL_PORT" --raw \\
+      SENTINEL replicas "$SPILLWAY_MASTER" 2>/dev/null) || replicas=""
+    if [ -n "$replicas" ]; then known_replicas=yes; fi
+    break
+  done
+  return 0
+}
 """
 START_REDIS = f"""#!/bin/sh
 # Renders the running redis.conf (ConfigMap + Secret) into the in-memory run dir, then starts Redis.
@@ -110,7 +117,21 @@ run="$SPILLWAY_RUN/redis.conf"
 cat "$SPILLWAY_CONFIG/redis.conf" "$SPILLWAY_SECRET/redis-auth.conf" > "$run"
 printf 'dir %s\naclfile %s/users.acl\n' "$SPILLWAY_DATA" "$SPILLWAY_SECRET" >> "$run"
 if [ "$SPILLWAY_MODE" = Sentinel ]; then
-{_ASK_SENTINELS}  printf 'replica-announce-ip %s\\n' "$SPILLWAY_SELF" >> "$run"
+{_ASK_SENTINELS}  has_data() {{ [ -e "$SPILLWAY_DATA/dump.rdb" ] || [ -e "$SPILLWAY_DATA/appendonlydir" ] || [ -e "$SPILLWAY_DATA/appendonly.aof" ]; }}
+  ask_sentinels
+  # A pod the sentinels still name primary while they know replicas, but whose data is gone (a new
+  # emptyDir or volume), must not come back as an empty primary: the replicas would copy the
+  # emptiness. It waits for the sentinels to promote a replica (they see this pod down after
+  # down-after-milliseconds), then follows it.
+  waited=0
+  while [ "$primary" = "$SPILLWAY_SELF" ] && [ "$known_replicas" = yes ] && ! has_data && [ "$waited" -lt 120 ]; do
+    echo "spillway: the sentinels name this pod primary, but its data is gone and replicas hold it: waiting for a failover" >&2
+    sleep 2
+    waited=$((waited + 2))
+    ask_sentinels
+  done
+  primary="${{primary:-$SPILLWAY_SEED}}"
+  printf 'replica-announce-ip %s\\n' "$SPILLWAY_SELF" >> "$run"
   [ "$primary" = "$SPILLWAY_SELF" ] || printf 'replicaof %s %s\\n' "$primary" "$SPILLWAY_REDIS_PORT" >> "$run"
 fi
 exec redis-server "$run" "$@"
@@ -121,7 +142,9 @@ set -eu
 umask 077
 run="$SPILLWAY_RUN/sentinel.conf"
 if [ ! -s "$run" ]; then
-{_ASK_SENTINELS}  {{
+{_ASK_SENTINELS}  ask_sentinels
+  primary="${{primary:-$SPILLWAY_SEED}}"
+  {{
     cat "$SPILLWAY_CONFIG/sentinel.conf"
     printf 'dir %s\n' "$SPILLWAY_RUN"
     printf 'sentinel announce-ip %s\\n' "$SPILLWAY_SELF"
@@ -285,7 +308,10 @@ def sentinel_conf() -> str:
 
 
 def sentinel_master_conf(owner: Owner) -> str:
+    # failover-timeout also paces a failover tried again after a split vote (twice it): 10 s, not
+    # the default 180 s, so a split costs about 20 s; session data is small, so replicas
+    # reconfigure well within it (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/).
     master = master_name(owner)
     return (f"sentinel down-after-milliseconds {master} 5000\n"
-            f"sentinel failover-timeout {master} 60000\n"
+            f"sentinel failover-timeout {master} 10000\n"
             f"sentinel parallel-syncs {master} 1\n")
