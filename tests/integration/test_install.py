@@ -191,6 +191,22 @@ def test_operator_runs_full_scenarios_with_only_the_charts_rbac(kube: Any, tmp_p
                 wait_until(lambda: k.get("deployment", "edge-haproxy", ns) is None
                            and k.get("configmap", "edge-haproxy", ns) is None, 60, "the balancer removed")
                 k.run("delete", "ssvc", "edge", "-n", ns, "--wait=true", "--timeout=60s")
+                # The session store: its password Secret created, the derived ones applied, the
+                # StatefulSets and NetworkPolicies, the pods listed (and the sentinels asked);
+                # then a mode switch and its removal, which list and delete them.
+                k.apply(scalable_service("store", ns, sessionStore={"type": "Redis", "redis": {
+                    "mode": "Sentinel", "persistence": {"size": "0"}}}))
+                wait_until(lambda: all(k.get(kind, name, ns) is not None for kind, name in (
+                    ("secret", "store-redis-password"), ("secret", "store-redis-connection"),
+                    ("statefulset", "store-redis"), ("statefulset", "store-sentinel"),
+                    ("networkpolicy", "store-sentinel"))), 60, "the session store's objects")
+                k.run("patch", "ssvc", "store", "-n", ns, "--type=merge", "-p",
+                      '{"spec": {"sessionStore": {"redis": {"mode": "Standalone"}}}}')
+                wait_until(lambda: k.get("statefulset", "store-sentinel", ns) is None, 60, "the sentinels removed")
+                k.run("patch", "ssvc", "store", "-n", ns, "--type=merge", "-p",
+                      '{"spec": {"sessionStore": {"type": "None"}}}')
+                wait_until(lambda: k.get("statefulset", "store-redis", ns) is None, 60, "the store removed")
+                k.run("delete", "ssvc", "store", "-n", ns, "--wait=true", "--timeout=60s")
                 assert k.get("clusterkopfpeering.kopf.dev", "spillway", "default") is not None
             finally:
                 operator.stop()
