@@ -133,6 +133,22 @@ async def scaling_loop(stopped: kopf.DaemonStopped, name: str, namespace: str | 
         memo.resynced.pop((namespace, name), None)
 
 
+@kopf.on.event("", "v1", "pods", labels={"app.kubernetes.io/component": sessionstore.REDIS,
+                                        "app.kubernetes.io/managed-by": "spillway"})
+def on_store_pod(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A Redis pod of a session store is ready without the role label: the reconcile asks the
+    sentinels whether it is the primary. A primary pod deleted and recreated under its old name
+    before the sentinels failed over is their primary again, but comes back without its label."""
+    meta = body.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    instance = labels.get("app.kubernetes.io/instance")
+    conditions = (body.get("status") or {}).get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    if instance and ready and labels.get(sessionstore.ROLE_LABEL) != sessionstore.PRIMARY \
+            and not meta.get("deletionTimestamp"):
+        _reconcile(memo, meta["namespace"], instance, retry=False)
+
+
 def _sentinel_store(spec: kopf.Spec, **_: Any) -> bool:
     store = spec.get("sessionStore") or {}
     return bool(store.get("type") == "Redis" and (store.get("redis") or {}).get("mode", "Sentinel") == "Sentinel")

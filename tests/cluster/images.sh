@@ -5,6 +5,9 @@
 #   localhost/spillway/base:bookworm   Debian bookworm (mmdebstrap) with the packages the tests run
 #                                      in pods: python3, haproxy, redis-server, redis-sentinel
 #   localhost/spillway/operator:dev    the repository's Dockerfile, built by buildah on that base
+#   localhost/spillway/redis:8         Debian trixie (mmdebstrap) with its redis-server, redis-sentinel 8.0
+#   localhost/spillway/valkey:8        Debian trixie (mmdebstrap) with its valkey-server, valkey-sentinel 8.1
+#                                      (the session store's other images: bookworm's base has Redis 7.0)
 #   localhost/spillway/java:bookworm   Debian bookworm (mmdebstrap) with openjdk-17-jre-headless
 #   localhost/spillway/session-app:dev examples/session-app's jar (its build.sh, Maven) on that
 #                                      Java, as user 65532; it needs a writable /tmp (an emptyDir)
@@ -48,14 +51,32 @@ build_pause() {
   echo "PAUSE=$out"
 }
 
-debian_rootfs() {  # PACKAGES ROOTFS [MMDEBSTRAP OPTIONS...]: Debian bookworm minbase as a tarball
-  local packages=$1 rootfs=$2
+debian_rootfs() {  # PACKAGES ROOTFS [MMDEBSTRAP OPTIONS...]: Debian ($SUITE) minbase as a tarball
+  local packages=$1 rootfs=$2 suite=${DEBIAN_SUITE:-$SUITE}
   shift 2
   mmdebstrap --quiet --variant=minbase --include="$packages" \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' "$@" \
-    "$SUITE" "$rootfs" "deb $MIRROR/debian $SUITE main" "deb $MIRROR/debian $SUITE-updates main" \
-    "deb $MIRROR/debian-security $SUITE-security main"
+    "$suite" "$rootfs" "deb $MIRROR/debian $suite main" "deb $MIRROR/debian $suite-updates main" \
+    "deb $MIRROR/debian-security $suite-security main"
+}
+
+build_store() {  # NAME TAG PACKAGES: a session-store image from Debian trixie's packages
+  local name=$1 image=localhost/spillway/$1:$2 packages=$3 sum out
+  sum=$( { echo "trixie $packages $MIRROR"; declare -f debian_rootfs build_store; } | sha256sum | cut -c1-12)
+  out=$OUT/$name-$sum.oci.tar
+  if [ ! -f "$out" ]; then
+    echo "building $image (mmdebstrap, trixie)" >&2
+    local rootfs=$OUT/$name-$sum.rootfs.tar ctr
+    DEBIAN_SUITE=trixie debian_rootfs "$packages" "$rootfs"
+    ctr=$(buildah from scratch)
+    buildah add -q "$ctr" "$rootfs" / >/dev/null
+    buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd '["/bin/sh"]' "$ctr"
+    buildah commit -q --format oci --rm "$ctr" "$image" >/dev/null
+    rm -f "$rootfs"
+    archive "$image" "$out"
+  fi
+  echo "$(echo "$name" | tr a-z- A-Z_)=$out"
 }
 
 build_base() {
@@ -154,8 +175,10 @@ echo "$base_line"
 build_operator "${base_line#BASE=}"
 java_out=$(build_java)
 build_session_app "$java_out"
+build_store redis 8 redis-server,redis-sentinel
+build_store valkey 8 valkey-server,valkey-sentinel
 # Only the newest archive of each image is kept.
-for name in pause base operator java session-app; do
+for name in pause base operator java session-app redis valkey; do
   ls -t "$OUT/$name"-*.oci.tar 2>/dev/null | tail -n +2 | xargs -r rm -f
 done
 # And only the tagged images in buildah's storage: each rebuild leaves the previous one untagged.

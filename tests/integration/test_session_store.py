@@ -60,7 +60,7 @@ class Bed:
                 "hostPath": {"path": str(path), "type": "Directory"}}})
             self.volumes.append(name)
 
-    def service(self, name: str, redis_spec: dict[str, Any], wait: bool = True) -> dict[str, Any]:
+    def service(self, name: str, redis_spec: dict[str, Any], wait: bool = True, image: str = "base") -> dict[str, Any]:
         placement = self.node.placement
         body = {
             "template": {"spec": self.node.pod_spec(
@@ -76,7 +76,7 @@ class Bed:
                     "volumeMounts": [{"name": "apps", "mountPath": "/apps"}]}])},
             "replicas": {"min": 1, "max": 2},
             "sessionStore": {"type": "Redis", "redis": {
-                "image": self.node.images["base"], "maxMemory": "32Mi",
+                "image": self.node.images[image], "maxMemory": "32Mi",
                 "persistence": {"size": "64Mi", "storageClassName": self.storage_class},
                 "nodeSelector": placement["nodeSelector"], "tolerations": placement["tolerations"], **redis_spec}},
         }
@@ -156,10 +156,13 @@ def removed_after(bed: Bed) -> Iterator[None]:
     wait_until(lambda: not bed.k.items("pod", bed.namespace), 120, "the test's pods gone", every=1)
 
 
-def test_standalone_store_is_admitted_secured_durable_and_quiet(bed: Bed) -> None:
+# The images the session store is tested with: Debian bookworm's Redis 7.0 (the base image),
+# Debian trixie's Redis 8.0 and Valkey 8.1 (tests/cluster/images.sh).
+@pytest.mark.parametrize("image", ["base", "redis", "valkey"])
+def test_standalone_store_is_admitted_secured_durable_and_quiet(bed: Bed, image: str) -> None:
     bed.make_volumes(1)
     with running_operator(bed.kube.kubeconfig):
-        bed.service("alone", {"mode": "Standalone"})
+        bed.service("alone", {"mode": "Standalone"}, image=image)
         password = bed.secret("alone-redis-password")
         version = bed.k.get("secret", "alone-redis-password", bed.namespace)["metadata"]["resourceVersion"]
         # Every pod admitted in a namespace enforcing `restricted`, the store's as well as the app's.
@@ -194,6 +197,8 @@ def test_standalone_store_is_admitted_secured_durable_and_quiet(bed: Bed) -> Non
         survived = wait_until(lambda: bed.app_client("alone").get("spring:session:sessions:abc"), 60,
                               "the key read back through the write Service")
         assert survived == "alice"
+    if image != "base":
+        return  # what follows is the operator's, not the server's: once is enough
 
     # A new operator, then a spec edit: the generated password is never made again.
     with running_operator(bed.kube.kubeconfig):
@@ -284,18 +289,19 @@ sleep 3600
 """
 
 
-@pytest.mark.parametrize("storage", ["volume", "emptyDir"])
-def test_sentinel_fails_over_and_the_write_service_follows(bed: Bed, storage: str) -> None:
-    """The primary pod deleted under a steady write load. With an emptyDir, the pod that comes
-    back has no data while the sentinels may still name it primary: it must wait for their
-    failover rather than come back empty and be copied by the replicas."""
+@pytest.mark.parametrize(("storage", "image"), [("volume", "base"), ("emptyDir", "base"), ("volume", "redis"),
+                                                ("volume", "valkey")])
+def test_sentinel_fails_over_and_the_write_service_follows(bed: Bed, storage: str, image: str) -> None:
+    """The primary pod deleted under a steady write load. The pod that comes back under its name
+    may find the sentinels still naming it primary: it must wait for their failover rather than
+    take writes the failover would drop (or, with an emptyDir, come back empty and be copied)."""
     redis_spec: dict[str, Any] = {"mode": "Sentinel", "replicas": 2}
     if storage == "volume":
         bed.make_volumes(3)
     else:
         redis_spec["persistence"] = {"size": "0"}
     with running_operator(bed.kube.kubeconfig):
-        bed.service("ha", redis_spec, wait=False)
+        bed.service("ha", redis_spec, wait=False, image=image)
         status = bed.wait_store("ha", timeout=300)
         first = status["status"]["sessionStore"]["primary"]
         assert first == "ha-redis-0"
@@ -348,11 +354,12 @@ def test_sentinel_fails_over_and_the_write_service_follows(bed: Bed, storage: st
         "sentinel_client": sentinel_log[-1] if sentinel_log else "",
         "new_primary": new,
         "storage": storage,
+        "image": bed.node.images[image],
         "writes_per_second": round(len(acked) / max(1e-3, times[-1] - times[0]), 1),
         "deleted_pod_waited_for_the_failover": "waiting for a failover" in came_back,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"session-store-failover-{storage}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"session-store-failover-{storage}-{image}.json").write_text(json.dumps(result, indent=2))
     print("failover:", json.dumps(result))
     # appendfsync everysec and asynchronous replication: an acknowledged write can be lost only
     # in the last second before the primary stopped; with a graceful delete Redis stops after a

@@ -93,15 +93,19 @@ SENTINEL_ENV_KEYS = (("SPRING_DATA_REDIS_SENTINEL_MASTER", "sentinel-master"),
 
 # Both scripts read everything variable from the environment, so the ConfigMap is the same for
 # every pod and the integration test runs them unchanged on loopback.
+# Redis's names, else Valkey's (its images and packages may have only valkey-server/valkey-cli).
+_TOOLS = """cli=$(command -v redis-cli || command -v valkey-cli)
+server=$(command -v redis-server || command -v valkey-server)
+"""
 _ASK_SENTINELS = """ask_sentinels() {  # primary: the first answering sentinel's; known_replicas: yes if it knows any
   primary=""; known_replicas=no
   for sentinel in $SPILLWAY_SENTINELS; do
     [ "$sentinel" = "$SPILLWAY_SELF" ] && continue
-    answer=$(timeout 3 redis-cli -h "$sentinel" -p "$SPILLWAY_SENTINEL_PORT" --raw \\
+    answer=$(timeout 3 "$cli" -h "$sentinel" -p "$SPILLWAY_SENTINEL_PORT" --raw \\
       SENTINEL get-master-addr-by-name "$SPILLWAY_MASTER" 2>/dev/null | head -n 1) || answer=""
     case "$answer" in *" "*|"") continue ;; esac
     primary="$answer"
-    replicas=$(timeout 3 redis-cli -h "$sentinel" -p "$SPILLWAY_SENTINEL_PORT" --raw \\
+    replicas=$(timeout 3 "$cli" -h "$sentinel" -p "$SPILLWAY_SENTINEL_PORT" --raw \\
       SENTINEL replicas "$SPILLWAY_MASTER" 2>/dev/null) || replicas=""
     if [ -n "$replicas" ]; then known_replicas=yes; fi
     break
@@ -113,19 +117,20 @@ START_REDIS = f"""#!/bin/sh
 # Renders the running redis.conf (ConfigMap + Secret) into the in-memory run dir, then starts Redis.
 set -eu
 umask 077
-run="$SPILLWAY_RUN/redis.conf"
+{_TOOLS}run="$SPILLWAY_RUN/redis.conf"
 cat "$SPILLWAY_CONFIG/redis.conf" "$SPILLWAY_SECRET/redis-auth.conf" > "$run"
 printf 'dir %s\naclfile %s/users.acl\n' "$SPILLWAY_DATA" "$SPILLWAY_SECRET" >> "$run"
 if [ "$SPILLWAY_MODE" = Sentinel ]; then
-{_ASK_SENTINELS}  has_data() {{ [ -e "$SPILLWAY_DATA/dump.rdb" ] || [ -e "$SPILLWAY_DATA/appendonlydir" ] || [ -e "$SPILLWAY_DATA/appendonly.aof" ]; }}
-  ask_sentinels
-  # A pod the sentinels still name primary while they know replicas, but whose data is gone (a new
-  # emptyDir or volume), must not come back as an empty primary: the replicas would copy the
-  # emptiness. It waits for the sentinels to promote a replica (they see this pod down after
-  # down-after-milliseconds), then follows it.
+{_ASK_SENTINELS}  ask_sentinels
+  # A pod the sentinels still name primary while they know replicas is a primary restarted under
+  # its old name (deleted, or crashed). It never takes writes again on its own: the sentinels may
+  # be failing over already, and what it accepted meanwhile would be dropped when it is demoted
+  # (with an emptyDir it would even come back empty, and the replicas would copy that). It stays
+  # down, so they fail over (down-after-milliseconds and an election), and follows the new
+  # primary; after 120 s without a failover (no replica fit to promote) it starts as it was.
   waited=0
-  while [ "$primary" = "$SPILLWAY_SELF" ] && [ "$known_replicas" = yes ] && ! has_data && [ "$waited" -lt 120 ]; do
-    echo "spillway: the sentinels name this pod primary, but its data is gone and replicas hold it: waiting for a failover" >&2
+  while [ "$primary" = "$SPILLWAY_SELF" ] && [ "$known_replicas" = yes ] && [ "$waited" -lt 120 ]; do
+    echo "spillway: the sentinels name this restarted pod primary while replicas exist: waiting for a failover" >&2
     sleep 2
     waited=$((waited + 2))
     ask_sentinels
@@ -134,13 +139,13 @@ if [ "$SPILLWAY_MODE" = Sentinel ]; then
   printf 'replica-announce-ip %s\\n' "$SPILLWAY_SELF" >> "$run"
   [ "$primary" = "$SPILLWAY_SELF" ] || printf 'replicaof %s %s\\n' "$primary" "$SPILLWAY_REDIS_PORT" >> "$run"
 fi
-exec redis-server "$run" "$@"
+exec "$server" "$run" "$@"
 """
 START_SENTINEL = f"""#!/bin/sh
 # Renders sentinel.conf once per pod (redis-sentinel rewrites it afterwards), then starts it.
 set -eu
 umask 077
-run="$SPILLWAY_RUN/sentinel.conf"
+{_TOOLS}run="$SPILLWAY_RUN/sentinel.conf"
 if [ ! -s "$run" ]; then
 {_ASK_SENTINELS}  ask_sentinels
   primary="${{primary:-$SPILLWAY_SEED}}"
@@ -153,10 +158,12 @@ if [ ! -s "$run" ]; then
   }} > "$run.new"
   mv "$run.new" "$run"
 fi
-exec redis-server "$run" --sentinel "$@"
+exec "$server" "$run" --sentinel "$@"
 """
 # Ready: answers PING and, on a replica, is linked to its primary.
-READY_REDIS = ('out=$(REDISCLI_AUTH="$SPILLWAY_EXPORTER_PASSWORD" redis-cli --no-auth-warning --user exporter '
+READY_REDIS = ('cli=$(command -v redis-cli || command -v valkey-cli); '
+               'out=$(REDISCLI_AUTH="$SPILLWAY_EXPORTER_PASSWORD" VALKEYCLI_AUTH="$SPILLWAY_EXPORTER_PASSWORD" '
+               '"$cli" --no-auth-warning --user exporter '
                f'-p {REDIS_PORT} INFO replication) && case "$out" in *role:master*) ;; '
                '*master_link_status:up*) ;; *) exit 1 ;; esac')
 

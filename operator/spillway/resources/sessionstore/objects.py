@@ -312,7 +312,7 @@ def _redis_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, 
 
 
 def _sentinel_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, str]) -> dict[str, Any]:
-    ping = {"exec": {"command": ["sh", "-c", f"redis-cli -p {SENTINEL_PORT} PING | grep -q PONG"]},
+    ping = {"exec": {"command": ["sh", "-c", f"$(command -v redis-cli || command -v valkey-cli) -p {SENTINEL_PORT} PING | grep -q PONG"]},
             "timeoutSeconds": 3}
     container: dict[str, Any] = {
         "name": SENTINEL,
