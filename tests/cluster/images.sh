@@ -61,20 +61,25 @@ debian_rootfs() {  # PACKAGES ROOTFS [MMDEBSTRAP OPTIONS...]: Debian ($SUITE) mi
     "deb $MIRROR/debian-security $suite-security main"
 }
 
+commit_rootfs() {  # IMAGE ROOTFS ARCHIVE CMD: a rootfs tarball as the only layer of IMAGE, then archived
+  local ctr
+  ctr=$(buildah from scratch)
+  buildah add -q "$ctr" "$2" / >/dev/null
+  buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd "[\"$4\"]" "$ctr"
+  buildah commit -q --format oci --rm "$ctr" "$1" >/dev/null
+  rm -f "$2"
+  archive "$1" "$3"
+}
+
 build_store() {  # NAME TAG PACKAGES: a session-store image from Debian trixie's packages
   local name=$1 image=localhost/spillway/$1:$2 packages=$3 sum out
-  sum=$( { echo "trixie $packages $MIRROR"; declare -f debian_rootfs build_store; } | sha256sum | cut -c1-12)
+  sum=$( { echo "trixie $packages $MIRROR"; declare -f debian_rootfs commit_rootfs build_store; } | sha256sum | cut -c1-12)
   out=$OUT/$name-$sum.oci.tar
   if [ ! -f "$out" ]; then
     echo "building $image (mmdebstrap, trixie)" >&2
-    local rootfs=$OUT/$name-$sum.rootfs.tar ctr
+    local rootfs=$OUT/$name-$sum.rootfs.tar
     DEBIAN_SUITE=trixie debian_rootfs "$packages" "$rootfs"
-    ctr=$(buildah from scratch)
-    buildah add -q "$ctr" "$rootfs" / >/dev/null
-    buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd '["/bin/sh"]' "$ctr"
-    buildah commit -q --format oci --rm "$ctr" "$image" >/dev/null
-    rm -f "$rootfs"
-    archive "$image" "$out"
+    commit_rootfs "$image" "$rootfs" "$out" /bin/sh
   fi
   echo "$(echo "$name" | tr a-z- A-Z_)=$out"
 }
@@ -85,14 +90,9 @@ build_base() {
   out=$OUT/base-$sum.oci.tar
   if [ ! -f "$out" ]; then
     echo "building $image (mmdebstrap)" >&2
-    local rootfs=$OUT/base-$sum.rootfs.tar ctr
+    local rootfs=$OUT/base-$sum.rootfs.tar
     debian_rootfs "$PACKAGES" "$rootfs"
-    ctr=$(buildah from scratch)
-    buildah add -q "$ctr" "$rootfs" / >/dev/null
-    buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd '["/bin/bash"]' "$ctr"
-    buildah commit -q --format oci --rm "$ctr" "$image" >/dev/null
-    rm -f "$rootfs"
-    archive "$image" "$out"
+    commit_rootfs "$image" "$rootfs" "$out" /bin/bash
   elif ! buildah inspect "$image" >/dev/null 2>&1; then
     buildah pull -q "oci-archive:$out" >/dev/null  # the operator image builds FROM it
   fi
@@ -119,23 +119,18 @@ build_operator() {
 
 build_java() {  # the session app's runtime; not printed: no pod runs it as it is
   local image=localhost/spillway/java:$SUITE sum out
-  sum=$( { echo "$SUITE $JAVA_PACKAGES $MIRROR $APP_UID"; declare -f debian_rootfs build_java; } | sha256sum | cut -c1-12)
+  sum=$( { echo "$SUITE $JAVA_PACKAGES $MIRROR $APP_UID"; declare -f debian_rootfs commit_rootfs build_java; } | sha256sum | cut -c1-12)
   out=$OUT/java-$sum.oci.tar
   if [ ! -f "$out" ]; then
     echo "building $image (mmdebstrap)" >&2
-    local rootfs=$OUT/java-$sum.rootfs.tar ctr
+    local rootfs=$OUT/java-$sum.rootfs.tar
     # The JRE's postinst links its man pages (update-alternatives) into the man directory that
     # the path-exclude leaves out. A named user for the app's UID: the JVM takes user.name and
     # user.home from its entry.
     debian_rootfs "$JAVA_PACKAGES" "$rootfs" --essential-hook='mkdir -p "$1/usr/share/man/man1"' \
       --customize-hook="chroot \"\$1\" groupadd --gid $APP_UID app" \
       --customize-hook="chroot \"\$1\" useradd --uid $APP_UID --gid $APP_UID --no-create-home --home-dir /tmp --shell /usr/sbin/nologin app"
-    ctr=$(buildah from scratch)
-    buildah add -q "$ctr" "$rootfs" / >/dev/null
-    buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd '["/bin/bash"]' "$ctr"
-    buildah commit -q --format oci --rm "$ctr" "$image" >/dev/null
-    rm -f "$rootfs"
-    archive "$image" "$out"
+    commit_rootfs "$image" "$rootfs" "$out" /bin/bash
   elif ! buildah inspect "$image" >/dev/null 2>&1; then
     buildah pull -q "oci-archive:$out" >/dev/null  # the session app's image builds FROM it
   fi
