@@ -1,0 +1,103 @@
+"""Load traces: request rate as a function of time. The synthetic shapes (step, spike, diurnal,
+ramp, on/off) and the replay of a `t_seconds,rate_rps` CSV (one row per second, as in
+`shared/traces/`), scaled to a stated peak. Pure: a CSV is read from text the caller passes in.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A piecewise-constant rate: `rates[i]` requests per second from `times[i]` until the next
+    time (the last one holds until `duration`)."""
+
+    name: str
+    times: tuple[float, ...]
+    rates: tuple[float, ...]
+    duration: float
+
+    def __post_init__(self) -> None:
+        if not self.times or len(self.times) != len(self.rates) or self.times[0] != 0:
+            raise ValueError(f"trace {self.name}: times must start at 0 and match the rates one to one")
+        if any(b <= a for a, b in zip(self.times, self.times[1:], strict=False)):
+            raise ValueError(f"trace {self.name}: times must increase")
+        if any(not (r >= 0) or math.isinf(r) for r in self.rates):
+            raise ValueError(f"trace {self.name}: every rate must be a finite number of requests per second, 0 or more")
+        if not self.duration > self.times[-1] or math.isinf(self.duration):
+            raise ValueError(f"trace {self.name}: the duration must end after the last time")
+
+    def rate(self, t: float) -> float:
+        if t < 0 or t >= self.duration:
+            return 0.0
+        return self.rates[bisect.bisect_right(self.times, t) - 1]
+
+    @property
+    def peak(self) -> float:
+        return max(self.rates)
+
+    def scaled_to(self, peak: float) -> Trace:
+        """The same shape with its highest rate at `peak`; the factor is `peak / self.peak`."""
+        if not peak > 0 or math.isinf(peak) or self.peak == 0:
+            raise ValueError(f"trace {self.name}: cannot scale a trace with peak {self.peak} to {peak}")
+        factor = peak / self.peak
+        return Trace(self.name, self.times, tuple(r * factor for r in self.rates), self.duration)
+
+
+def from_csv(name: str, text: str) -> Trace:
+    """A `t_seconds,rate_rps` CSV (header required), as in shared/traces/."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or not {"t_seconds", "rate_rps"} <= set(rows[0]):
+        raise ValueError(f"trace {name}: expected the header t_seconds,rate_rps")
+    try:
+        points = [(float(r["t_seconds"]), float(r["rate_rps"])) for r in rows]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"trace {name}: {err}") from err
+    times = tuple(t for t, _ in points)
+    step = times[1] - times[0] if len(times) > 1 else 1.0
+    return Trace(name, times, tuple(r for _, r in points), times[-1] + step)
+
+
+def _sampled(name: str, duration: float, shape: object, step: float = 1.0) -> Trace:
+    assert callable(shape)
+    count = max(1, math.ceil(duration / step))
+    times = tuple(i * step for i in range(count))
+    return Trace(name, times, tuple(float(shape(t)) for t in times), count * step)
+
+
+def step(base: float, high: float, at: float, duration: float) -> Trace:
+    return _sampled("step", duration, lambda t: high if t >= at else base)
+
+
+def spike(base: float, factor: float = 10.0, at: float = 60.0, rise: float = 10.0, hold: float = 60.0,
+          duration: float = 300.0) -> Trace:
+    """A flash crowd: `base` climbing to `factor` times it within `rise` seconds, held, then back."""
+    def shape(t: float) -> float:
+        if t < at or t >= at + rise + hold + rise:
+            return base
+        if t < at + rise:
+            return base + (factor - 1) * base * (t - at) / rise
+        if t < at + rise + hold:
+            return base * factor
+        return base * factor - (factor - 1) * base * (t - at - rise - hold) / rise
+    return _sampled("spike", duration, shape)
+
+
+def diurnal(low: float, high: float, period: float = 600.0, duration: float = 1200.0) -> Trace:
+    """A day compressed into `period` seconds: a sine between `low` and `high`, lowest at 0."""
+    return _sampled("diurnal", duration,
+                    lambda t: low + (high - low) * (1 - math.cos(2 * math.pi * t / period)) / 2)
+
+
+def ramp(start: float, end: float, duration: float) -> Trace:
+    return _sampled("ramp", duration, lambda t: start + (end - start) * t / duration)
+
+
+def on_off(high: float, on: float = 20.0, off: float = 40.0, duration: float = 600.0) -> Trace:
+    """Bursts: `high` for `on` seconds, nothing for `off` seconds, repeated."""
+    return _sampled("on-off", duration, lambda t: high if (t % (on + off)) < on else 0.0)
