@@ -42,11 +42,11 @@ class Trace:
         return max(self.rates)
 
     def scaled_to(self, peak: float) -> Trace:
-        """The same shape with its highest rate at `peak`; the factor is `peak / self.peak`."""
+        """The same shape with its highest rate at `peak` (each rate is `r / self.peak * peak`: the
+        share first, so a tiny peak never makes an infinite factor)."""
         if not peak > 0 or math.isinf(peak) or self.peak == 0:
             raise ValueError(f"trace {self.name}: cannot scale a trace with peak {self.peak} to {peak}")
-        factor = peak / self.peak
-        return Trace(self.name, self.times, tuple(r * factor for r in self.rates), self.duration)
+        return Trace(self.name, self.times, tuple(r / self.peak * peak for r in self.rates), self.duration)
 
 
 def from_csv(name: str, text: str) -> Trace:
