@@ -214,6 +214,13 @@ def test_standalone_store_is_admitted_secured_durable_and_quiet(bed: Bed, image:
         assert bed.app_client("alone").get("spring:session:sessions:abc") == "alice"
 
         # Quiet: the store's objects as the API server returns them cover what Spillway renders.
+        # Measured once the edit's rolling update is over (until then status rightly moves).
+        bed.k.wait_for("statefulset", "alone-redis", bed.namespace,
+                       lambda s: s["status"].get("updateRevision") == s["status"].get("currentRevision")
+                       and s["status"].get("readyReplicas") == s["spec"]["replicas"], timeout=120,
+                       what="the edit's rolling update over")
+        bed.k.wait_for("ssvc", "alone", bed.namespace, lambda s: _true(s, "SessionStoreReady"), timeout=60)
+        time.sleep(3)  # the operator's last reaction to the rollout's final pod event
         since = audit_offset(bed.kube) if bed.kube.audit_log else 0
         body = bed.k.get("ssvc", "alone", bed.namespace)
         cluster = KubeCluster(bed.kube.api_client())
@@ -443,12 +450,14 @@ def _shop(bed: Bed, name: str, store: dict[str, Any], replicas: int = 3) -> None
                            "periodSeconds": 2, "failureThreshold": 2},
         "startupProbe": {"httpGet": {"path": "/actuator/health/liveness", "port": "management"},
                          "periodSeconds": 2, "failureThreshold": 90},
-        "lifecycle": {"preStop": {"sleep": {"seconds": 3}}},
+        # Long enough for the balancer to drop a terminating replica (DNS SRV refresh and health
+        # checks) before Tomcat stops: a POST is never retried on another replica.
+        "lifecycle": {"preStop": {"sleep": {"seconds": 10}}},
         "resources": {"requests": {"cpu": "50m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
         "securityContext": {"runAsUser": 65532, "runAsGroup": 65532, "readOnlyRootFilesystem": True},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
     spec = {
-        "template": {"spec": bed.node.pod_spec(terminationGracePeriodSeconds=20, containers=[container],
+        "template": {"spec": bed.node.pod_spec(terminationGracePeriodSeconds=30, containers=[container],
                                                volumes=[{"name": "tmp", "emptyDir": {}}])},
         "replicas": {"min": replicas, "max": replicas},
         "balancing": {"provider": "HAProxy", "algorithm": "RoundRobin", "haproxy": {
