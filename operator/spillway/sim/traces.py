@@ -41,6 +41,19 @@ class Trace:
     def peak(self) -> float:
         return max(self.rates)
 
+    def peak_between(self, start: float, end: float) -> float:
+        """The highest rate over [start, end)."""
+        start, end = max(start, 0.0), min(end, self.duration)
+        if end <= start:
+            return 0.0
+        first = bisect.bisect_right(self.times, start) - 1
+        last = bisect.bisect_left(self.times, end)
+        return max(self.rates[first:max(last, first + 1)])
+
+    def mean(self) -> float:
+        spans = [b - a for a, b in zip(self.times, (*self.times[1:], self.duration), strict=True)]
+        return sum(r * s for r, s in zip(self.rates, spans, strict=True)) / self.duration
+
     def scaled_to(self, peak: float) -> Trace:
         """The same shape with its highest rate at `peak` (each rate is `r / self.peak * peak`: the
         share first, so a tiny peak never makes an infinite factor)."""

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spillway.scaling.queueing import erlang_c, mean_response
-from spillway.sim.model import ALGORITHMS, Service, Simulation, exponential, poisson_arrivals
+from spillway.sim.distributions import bimodal, lognormal
+from spillway.sim.model import ALGORITHMS, Flavor, Nodes, Service, Simulation, exponential, poisson_arrivals
 
 
 def _run(service: Service, replicas: int, rate: float, seconds: float, seed: int = 1,
@@ -96,3 +97,92 @@ def test_a_drained_replica_finishes_what_it_holds_and_takes_nothing_new() -> Non
 def test_a_service_time_that_is_not_a_positive_number_is_refused(bad: float) -> None:
     with pytest.raises(ValueError, match="positive number of seconds"):
         exponential(bad)
+
+
+flavors = st.lists(st.builds(Flavor, share=st.floats(0.1, 5.0), speed=st.floats(0.2, 3.0), weight=st.integers(1, 5),
+                             concurrency=st.none() | st.integers(1, 6)), min_size=1, max_size=3).map(tuple)
+clusters = st.none() | st.builds(Nodes, pods_per_node=st.integers(1, 4), nodes=st.integers(0, 3),
+                                 provision_seconds=st.floats(0.0, 20.0), headroom_pods=st.integers(0, 3))
+scalings = st.lists(st.tuples(st.floats(0.0, 30.0), st.integers(0, 8)), max_size=6)
+
+
+def _everything(service: Service, replicas: int, algorithm: str, seed: int, flavors: tuple[Flavor, ...],
+                nodes: Nodes | None, sticky: bool, sessions: int, scaling: list[tuple[float, int]]) -> Simulation:
+    simulation = Simulation(service, replicas, algorithm, seed, flavors=flavors, sticky=sticky, nodes=nodes)
+    times = poisson_arrivals(lambda _: 40.0, 0.0, 30.0, 40.0, random.Random(seed + 1))
+    session_of = random.Random(seed + 2)
+    simulation.arrive_at(times, [session_of.randrange(sessions) if sessions else None for _ in times])
+    for at, count in sorted(scaling):
+        simulation.run_until(at)
+        simulation.scale_to(count)
+    simulation.run_until(30.0)
+    return simulation
+
+
+@settings(max_examples=80, deadline=None)
+@given(algorithm=st.sampled_from(ALGORITHMS), replicas=st.integers(1, 4), flavors=flavors, nodes=clusters,
+       sticky=st.booleans(), sessions=st.integers(0, 20), scaling=scalings, queue_limit=st.integers(0, 6),
+       timeout=st.floats(0.05, 3.0), startup=st.floats(0.0, 5.0), seed=st.integers(0, 2**16))
+def test_with_flavors_sessions_and_nodes_every_request_is_still_accounted_for(
+        algorithm: str, replicas: int, flavors: tuple[Flavor, ...], nodes: Nodes | None, sticky: bool,
+        sessions: int, scaling: list[tuple[float, int]], queue_limit: int, timeout: float, startup: float,
+        seed: int) -> None:
+    service = Service(2, queue_limit, timeout, bimodal(0.05, 1.0, 0.1), startup)
+    simulation = _everything(service, replicas, algorithm, seed, flavors, nodes, sticky, sessions, scaling)
+    outcome = simulation.outcome
+    assert outcome.arrived == outcome.answered + outcome.timeouts + outcome.refused + simulation.in_flight()
+    assert outcome.rebalanced == 0 or sticky
+    pods = simulation.pods()
+    assert [p.index for p in pods] == sorted({p.index for p in pods})
+    assert sum(p.busy for p in pods) == simulation.busy_workers() and sum(p.waiting for p in pods) == simulation.queued()
+    assert sum(p.ready for p in pods) == simulation.ready_replicas()
+    assert sum(p.pending for p in pods) == simulation.pending_pods()
+    for replica in simulation.replicas:
+        assert 0 <= replica.busy <= replica.concurrency and 0 <= replica.waiting <= queue_limit
+    if nodes is not None:
+        placed = sum(not p.pending for p in pods)
+        assert placed <= simulation.node_count() * nodes.pods_per_node
+        if simulation.pending_pods():  # a replica waits only while replicas fill every slot
+            assert placed == simulation.node_count() * nodes.pods_per_node
+    again = _everything(service, replicas, algorithm, seed, flavors, nodes, sticky, sessions, scaling)
+    assert again.outcome == outcome and again.pods() == pods and again.node_seconds() == simulation.node_seconds()
+
+
+def test_a_drained_replica_leaves_the_pods_and_the_balancer_for_good() -> None:
+    service = Service(concurrency=2, queue_limit=5, timeout=10.0, service_time=exponential(0.05))
+    simulation = Simulation(service, 2, "LeastConnection", seed=3)
+    for cycle in range(50):  # a long day of scaling up and down
+        simulation.scale_to(40 if cycle % 2 == 0 else 2)
+        simulation.arrive_at([cycle * 10.0 + i * 0.04 for i in range(200)])
+        simulation.run_until(cycle * 10.0 + 9.0)
+    assert len(simulation.replicas) == 2 + 25 * 38
+    assert [pod.index for pod in simulation.pods()] == [0, 1]
+    assert simulation.outcome.answered == 50 * 200
+
+
+def test_lognormal_service_keeps_its_mean_in_the_simulation() -> None:
+    service = Service(concurrency=64, queue_limit=0, timeout=1e9, service_time=lognormal(0.2, 1.0))
+    simulation = _run(service, 1, 20.0, 2000.0, seed=4)
+    latencies = simulation.outcome.latencies
+    assert sum(latencies) / len(latencies) == pytest.approx(0.2, rel=0.05)
+
+
+@pytest.mark.parametrize(("algorithm", "expected"), [
+    ("RoundRobin", (871, 9, 86, 342, 227.486623)),
+    ("Random", (828, 19, 119, 397, 220.529983)),
+    ("LeastConnection", (873, 13, 80, 349, 223.966674)),
+])
+def test_without_the_new_options_a_run_is_what_the_first_model_made_of_it(
+        algorithm: str, expected: tuple[int, int, int, int, float]) -> None:
+    """Golden numbers from the simulator before flavors, sessions and nodes: one flavor, no
+    stickiness and no nodes must leave every random draw and every choice where it was."""
+    service = Service(concurrency=2, queue_limit=3, timeout=1.0, service_time=exponential(0.2), startup=4.0)
+    simulation = Simulation(service, 2, algorithm, 7)
+    simulation.arrive_at(poisson_arrivals(lambda t: 25.0 if t < 30 else 8.0, 0.0, 60.0, 25.0, random.Random(8)))
+    for at, count in ((10.0, 5), (25.0, 3), (40.0, 1)):
+        simulation.run_until(at)
+        simulation.scale_to(count)
+    simulation.run_until(70.0)
+    outcome = simulation.outcome
+    assert (outcome.answered, outcome.timeouts, outcome.refused, outcome.waited,
+            round(sum(outcome.latencies), 6)) == expected

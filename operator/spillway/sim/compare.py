@@ -1,0 +1,81 @@
+"""How runs are compared: which configuration of a peer counts as tuned, and when one policy
+dominates another. Pure.
+
+A tuned peer is the cheapest configuration of its grid that reaches the attainment goal on that
+trace; when none does, the one with the highest attainment (cost breaking ties). So a tuned peer
+is never a strawman: it is what an operator with hindsight of that very trace would pick.
+
+Attainments are compared at a resolution of `ATTAINMENT_STEP` (0.01 percentage point) and
+costs at `COST_STEP` (0.5 %): differences smaller than that are noise of one seed, not a win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from spillway.sim.run import Result
+
+GOAL = 0.99  # the share of requests answered within the objective that counts as meeting it
+ATTAINMENT_STEP = 0.0001
+COST_STEP = 0.005
+
+
+def tuned(results: Iterable[Result], goal: float = GOAL) -> Result:
+    candidates = list(results)
+    if not candidates:
+        raise ValueError("no run to choose a tuned configuration from")
+    meeting = [r for r in candidates if r.slo_attainment >= goal]
+    if meeting:
+        return min(meeting, key=lambda r: (r.replica_seconds, -r.slo_attainment))
+    return max(candidates, key=lambda r: (r.slo_attainment, -r.replica_seconds))
+
+
+Verdict = Literal["dominates", "ties", "trades", "dominated"]
+
+
+@dataclass(frozen=True)
+class Versus:
+    """One policy against another on one trace."""
+
+    subject: Result
+    other: Result
+
+    @property
+    def attainment(self) -> int:
+        """+1 when the subject attains more, -1 less, 0 within the step."""
+        return _sign(self.subject.slo_attainment - self.other.slo_attainment, ATTAINMENT_STEP)
+
+    @property
+    def cost(self) -> int:
+        """+1 when the subject costs less, -1 more, 0 within the step (relative)."""
+        base = max(self.other.replica_seconds, 1e-9)
+        return _sign((self.other.replica_seconds - self.subject.replica_seconds) / base, COST_STEP)
+
+    @property
+    def verdict(self) -> Verdict:
+        signs = (self.attainment, self.cost)
+        if min(signs) >= 0 and max(signs) > 0:
+            return "dominates"
+        if signs == (0, 0):
+            return "ties"
+        if max(signs) <= 0:
+            return "dominated"
+        return "trades"
+
+
+def _sign(difference: float, step: float) -> int:
+    if difference > step:
+        return 1
+    if difference < -step:
+        return -1
+    return 0
+
+
+def cost_ratio(subject: Result, oracle: Result) -> float:
+    return subject.replica_seconds / max(oracle.replica_seconds, 1e-9)
+
+
+def versus_all(subject: Result, others: Sequence[Result]) -> tuple[Versus, ...]:
+    return tuple(Versus(subject, other) for other in others)

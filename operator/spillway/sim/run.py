@@ -1,0 +1,159 @@
+"""One simulated run: a trace offered to replicas behind a balancer, an autoscaler deciding from
+its metrics pipeline, and what the users got. Pure and deterministic under the scenario's seed.
+
+Time advances one simulated second at a time: that second's Poisson arrivals (thinned from the
+trace's highest rate within the second) are handed to the simulation, it runs to the second's
+end, the pipelines collect, and on each of the policy's ticks the policy decides from them and
+the count moves (new pods take traffic after their start-up delay; removed ones drain). After
+the trace ends no request arrives and the run goes on until every request is decided.
+
+What a run is judged on: SLO attainment, the share of arrived requests answered within the
+objective (a timed-out or refused one never is); latency quantiles of the answered ones; and
+replica-seconds, the integral of pods placed on a node (starting and draining ones cost too;
+a Pending one does not).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from spillway.sim.model import Service, Simulation, poisson_arrivals
+from spillway.sim.pipeline import Pipelines
+from spillway.sim.policy import Policy
+from spillway.sim.traces import Trace
+
+Progress = Callable[[float, float], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    trace: Trace
+    service: Service
+    objective_seconds: float
+    min_replicas: int = 1
+    max_replicas: int = 100
+    initial_replicas: int | None = None  # None: min_replicas
+    algorithm: str = "LeastConnection"
+    scrape_interval: float = 15.0
+    miss_share: float = 0.0
+    seed: int = 0
+    sample_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_replicas <= self.max_replicas:
+            raise ValueError("replicas must satisfy 1 <= min <= max")
+        if not self.objective_seconds > 0 or math.isinf(self.objective_seconds):
+            raise ValueError(f"the objective must be a positive number of seconds, not {self.objective_seconds!r}")
+        if not self.sample_seconds >= 1:
+            raise ValueError("the timeline's sample must be at least 1 s")
+
+    @property
+    def initial(self) -> int:
+        count = self.min_replicas if self.initial_replicas is None else self.initial_replicas
+        return max(self.min_replicas, min(self.max_replicas, count))
+
+
+@dataclass(frozen=True)
+class Point:
+    """One sample of the timeline (truth, not what a pipeline saw)."""
+
+    time: float
+    offered_rps: float
+    replicas: int  # asked for
+    ready: int
+    queue: int
+    p95_seconds: float | None  # of the requests answered within this sample
+    errors: int  # timeouts and refusals within this sample
+    answered: int
+
+
+@dataclass(frozen=True)
+class ScaleEvent:
+    time: float
+    before: int
+    after: int
+
+
+@dataclass(frozen=True)
+class Result:
+    policy: str
+    trace: str
+    arrived: int
+    answered: int
+    within_objective: int
+    timeouts: int
+    refused: int
+    p50_seconds: float | None
+    p95_seconds: float | None
+    p99_seconds: float | None
+    replica_seconds: float
+    seconds: float  # simulated: the trace and the drain after it
+    scale_events: tuple[ScaleEvent, ...]
+    timeline: tuple[Point, ...] = field(repr=False)
+
+    @property
+    def slo_attainment(self) -> float:
+        return self.within_objective / self.arrived if self.arrived else 1.0
+
+
+def quantile(ordered: list[float], q: float) -> float | None:
+    """The nearest-rank quantile of sorted values."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def run(scenario: Scenario, policy: Policy, progress: Progress | None = None) -> Result:
+    trace, service = scenario.trace, scenario.service
+    simulation = Simulation(service, scenario.initial, scenario.algorithm, scenario.seed)
+    pipelines = Pipelines(service.concurrency, scenario.scrape_interval, scenario.miss_share,
+                          seed=scenario.seed + 2)
+    arrivals = random.Random(scenario.seed + 1)
+    current = scenario.initial
+    tick = max(1, round(policy.tick_seconds))
+    sample = round(scenario.sample_seconds)
+    end = math.ceil(trace.duration)
+    last = end + math.ceil(service.timeout) + 1
+    events: list[ScaleEvent] = []
+    timeline: list[Point] = []
+    replica_seconds = 0.0
+    seen_latencies, seen_errors = 0, 0
+    second = 0
+    while second < last or simulation.in_flight():
+        if second < end:
+            peak = trace.peak_between(second, second + 1)
+            simulation.arrive_at(poisson_arrivals(trace.rate, second, second + 1, peak, arrivals))
+        second += 1
+        simulation.run_until(float(second))
+        pipelines.collect(simulation)
+        replica_seconds += sum(1 for pod in simulation.pods() if not pod.pending)  # a Pending pod runs nowhere
+        if second < end and second % tick == 0:
+            asked = policy.decide(pipelines, current)
+            desired = max(scenario.min_replicas, min(scenario.max_replicas, int(asked)))
+            if desired != current:
+                events.append(ScaleEvent(float(second), current, desired))
+                simulation.scale_to(desired)
+                current = desired
+        if second % sample == 0:
+            outcome = simulation.outcome
+            fresh = sorted(outcome.latencies[seen_latencies:])
+            errors = outcome.timeouts + outcome.refused
+            timeline.append(Point(float(second), trace.rate(second - 1), current, simulation.ready_replicas(),
+                                  simulation.queued(), quantile(fresh, 0.95), errors - seen_errors, len(fresh)))
+            seen_latencies, seen_errors = len(outcome.latencies), errors
+        if progress is not None and second % 60 == 0:
+            progress(float(min(second, end)), float(end))
+        if second > last + 10 * service.timeout:
+            break  # a request still in service this long after the end is a timeout already counted
+    outcome = simulation.outcome
+    ordered = sorted(outcome.latencies)
+    within = bisect.bisect_right(ordered, scenario.objective_seconds)
+    return Result(policy=policy.name, trace=trace.name, arrived=outcome.arrived, answered=outcome.answered,
+                  within_objective=within, timeouts=outcome.timeouts, refused=outcome.refused,
+                  p50_seconds=quantile(ordered, 0.50), p95_seconds=quantile(ordered, 0.95),
+                  p99_seconds=quantile(ordered, 0.99), replica_seconds=replica_seconds, seconds=float(second),
+                  scale_events=tuple(events), timeline=tuple(timeline))
