@@ -38,3 +38,137 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(Path(sys.executable).parent / "spillway"), "--help"], capture_output=True, text=True,
                             check=True)
     assert "run" in result.stdout and "crd" in result.stdout
+
+
+# --- simulate ----------------------------------------------------------------------------------
+
+TINY = ["simulate", "--concurrency", "8", "--queue-limit", "50", "--timeout", "5s", "--min", "2", "--max", "10",
+        "--objective", "500ms", "--trace", "step", "--peak", "120", "--duration", "90", "--startup", "5"]
+
+
+def test_simulate_writes_a_report_and_a_picture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main([*TINY, "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "| Spillway |" in report and "**step**, 90 s, peak 120 req/s" in report
+    picture = (out / "simulation.png").read_bytes()
+    assert picture.startswith(b"\x89PNG\r\n\x1a\n") and len(picture) > 20_000
+    printed = capsys.readouterr().out
+    assert "Spillway  SLO " in printed and f"wrote {out / 'report.md'} and {out / 'simulation.png'}" in printed
+
+
+def test_simulate_shows_progress_on_stderr_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*TINY, "--progress"]) == 0
+    assert "Spillway:" in capsys.readouterr().err
+
+
+def test_simulate_compares_peers_row_by_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*TINY, "--compare", "oracle,hpa", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert all(f"| {name} |" in report for name in ("Spillway", "Oracle", "HPA"))
+
+
+def test_simulate_reads_a_scalable_service_and_a_csv_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = tmp_path / "burst.csv"
+    trace.write_text("t_seconds,rate_rps\n" + "".join(f"{t},{5 if t < 30 else 20}\n" for t in range(60)))
+    assert main(["simulate", "-f", str(ROOT / "manifests/examples/checkout.yaml"), "--concurrency", "4",
+                 "--trace", str(trace), "--peak", "80", "--duration", "45"]) == 0
+    captured = capsys.readouterr()
+    assert "burst.csv trace, 45 s, peak 80 req/s; objective: p95 within 250ms" in captured.out
+    assert "note: affinity ClientIP is not simulated" in captured.err
+
+
+@pytest.mark.parametrize(("extra", "problem"), [
+    (["-f", "/nonexistent/ssvc.yaml"], "cannot read file /nonexistent/ssvc.yaml"),
+    (["--peak", "nan"], "argument --peak: 'nan' is not a finite number"),
+    (["--peak", "-3"], "argument --peak: '-3' must be greater than 0"),
+    (["--timeout", "soon"], "argument --timeout: 'soon' is not a duration"),
+    (["--trace", "zigzag"], "--trace must be one of step, spike, diurnal, ramp, on-off"),
+    (["--service-time", "lognormal:0.1"], "lognormal takes 2 number(s), not 1"),
+    (["--min", "20"], "spec.replicas: replicas.min must be less than or equal to replicas.max"),
+    (["--compare", "vpa"], "unknown peer 'vpa'"),
+    (["--miss-share", "1.5"], "argument --miss-share"),
+])
+def test_simulate_refuses_bad_input_in_one_line_with_exit_code_2(extra: list[str], problem: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main([*TINY, *extra])
+    except SystemExit as exited:  # argparse's own refusals
+        code = int(exited.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2 and problem in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("kind: ScalableService\nspec: {replicas: {min: [\n", "is not valid YAML"),
+    ("kind: ScalableService\nspec: {template: {}, capacity: {concurrency: 0}}\n", "spec.capacity.concurrency"),
+    ("kind: Deployment\n", "must hold exactly one ScalableService"),
+])
+def test_simulate_names_what_is_wrong_with_the_file(tmp_path: Path, content: str, problem: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "ssvc.yaml"
+    path.write_text(content)
+    assert main(["simulate", "-f", str(path), "--objective", "300ms", "--peak", "10"]) == 2
+    err = capsys.readouterr().err
+    assert problem in err and err.count("\n") == 1
+
+
+def test_simulate_refuses_a_trace_csv_that_is_not_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("t_seconds,rate_rps\n0,1\n1,lots\n")
+    assert main([*TINY, "--trace", str(path)]) == 2
+    assert "trace bad.csv" in capsys.readouterr().err
+
+
+def test_the_operator_imports_neither_matplotlib_nor_tqdm() -> None:
+    code = ("import sys, spillway.cli, spillway.handlers; spillway.cli.parser().parse_args(['run']); "
+            "print(sorted(m for m in ('matplotlib', 'tqdm', 'spillway.plots') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.strip() == "[]"
+
+
+# --- plan --------------------------------------------------------------------------------------
+
+
+def test_plan_answers_with_the_engines_count_and_where_it_saturates(capsys: pytest.CaptureFixture[str]) -> None:
+    from spillway.scaling.queueing import replicas_for_latency
+
+    assert main(["plan", "--rate", "120", "--service-time", "0.1", "--objective", "300ms", "--concurrency", "8"]) == 0
+    out = capsys.readouterr().out
+    n = replicas_for_latency(120, 0.1, 8, 0.3, 0.95, 10000)
+    assert "Objective: p95 response under 300ms (a quantile of response time)" in out
+    assert f"  {n} replicas of concurrency 8 meet it" in out
+    assert f"100 % busy at {n * 8 / 0.1:.4g} req/s" in out and "The objective stops being met above" in out
+    assert "<- given" in out
+
+
+def test_plan_reads_the_objective_as_a_mean_for_the_haproxy_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--rate", "2000", "--service-time", "100ms", "-f",
+                 str(ROOT / "manifests/examples/checkout.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "mean response under 250ms" in out and "of concurrency 200" in out and "within max 40" in out
+
+
+def test_plan_explains_an_unreachable_objective(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--rate", "100", "--service-time", "0.5", "--objective", "300ms"]) == 1
+    assert "no replica count can meet it" in capsys.readouterr().out
+
+
+def test_plan_says_when_the_count_exceeds_the_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--rate", "1000", "--service-time", "0.1", "--objective", "0.3", "--concurrency", "4",
+                 "--max-replicas", "3"]) == 1
+    assert "MORE than max 3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra", [["--rate", "inf"], ["--rate", "0"], ["--quantile", "1"], []])
+def test_plan_refuses_bad_numbers_with_exit_code_2(extra: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["plan", "--rate", "10", "--service-time", "0.1", *extra]
+    if extra:
+        argv += ["--objective", "300ms"]
+    try:
+        code = main(argv)
+    except SystemExit as exited:
+        code = int(exited.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and ("error:" in err)

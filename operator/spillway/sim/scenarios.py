@@ -1,0 +1,227 @@
+"""Scenarios from what a person states: a ScalableService (the replicas, capacity, objective
+and balancer it declares, with command-line values laid over it), a named trace shape scaled to
+a peak, a service time written as `kind:parameters`, and the peers to compare against. Pure:
+files are read by the caller and passed in as text.
+
+What a spec says that the simulator cannot model yet is returned as notes, never silently
+dropped; what it cannot model at all (ConsistentHash) is refused with a ValueError.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from spillway.api import parse_spec
+from spillway.api.spec import ScalableServiceSpec
+from spillway.resources.balancing.base import default_algorithm
+from spillway.scaling.proposals import replica_capacity
+from spillway.sim import distributions, traces
+from spillway.sim.distributions import ServiceTime
+from spillway.sim.model import Service
+from spillway.sim.peers.hpa import HPA
+from spillway.sim.peers.keda import KEDA
+from spillway.sim.peers.knative import Knative
+from spillway.sim.peers.oracle import Oracle
+from spillway.sim.policy import Foresight, Policy
+from spillway.sim.run import Scenario
+from spillway.sim.traces import Trace
+
+SHAPES = ("step", "spike", "diurnal", "ramp", "on-off")
+SERVICE_TIMES = ("exponential", "lognormal", "bimodal", "empirical")
+
+
+def synthetic(shape: str, peak: float, duration: float) -> Trace:
+    """A named shape over `duration` seconds whose highest rate is `peak` requests per second,
+    with its features placed as shares of the duration so any length keeps the same story."""
+    if not peak > 0 or math.isinf(peak):
+        raise ValueError(f"the peak must be a positive number of requests per second, not {peak!r}")
+    if not duration >= 10 or math.isinf(duration):
+        raise ValueError(f"the duration must be at least 10 s of simulated time, not {duration!r}")
+    shapes: dict[str, Callable[[], Trace]] = {
+        "step": lambda: traces.step(peak / 4, peak, at=duration / 4, duration=duration),
+        "spike": lambda: traces.spike(peak / 10, 10.0, at=duration / 5, rise=max(1.0, duration / 30),
+                                      hold=duration / 5, duration=duration),
+        "diurnal": lambda: traces.diurnal(peak / 5, peak, period=duration / 2, duration=duration),
+        "ramp": lambda: traces.ramp(peak / 10, peak, duration),
+        "on-off": lambda: traces.on_off(peak, on=max(1.0, duration / 30), off=max(1.0, duration / 15),
+                                        duration=duration),
+    }
+    if shape not in shapes:
+        raise ValueError(f"trace must be one of {', '.join(SHAPES)} or a .csv file, not {shape!r}")
+    return shapes[shape]().scaled_to(peak)
+
+
+def truncated(trace: Trace, duration: float) -> Trace:
+    """The first `duration` seconds of a trace (the whole of it when shorter)."""
+    if not duration > 0 or math.isinf(duration):
+        raise ValueError(f"the duration must be a positive number of seconds, not {duration!r}")
+    if duration >= trace.duration:
+        return trace
+    kept = [i for i, t in enumerate(trace.times) if t < duration]
+    return Trace(trace.name, tuple(trace.times[i] for i in kept), tuple(trace.rates[i] for i in kept), duration)
+
+
+def service_time(word: str, empirical_text: str | None = None) -> ServiceTime:
+    """`exponential:MEAN`, `lognormal:MEAN,SIGMA`, `bimodal:FAST,SLOW,SLOW_SHARE` (seconds), a bare
+    mean (exponential), or `empirical:PATH` with the CSV's text passed in as `empirical_text`."""
+    kind, _, rest = word.partition(":")
+    if not rest:
+        kind, rest = "exponential", word
+    if kind == "empirical":
+        if empirical_text is None:
+            raise ValueError("empirical service times need the CSV's text")
+        return distributions.empirical(empirical_text)
+    arity = {"exponential": 1, "lognormal": 2, "bimodal": 3}
+    if kind not in arity:
+        raise ValueError(f"service time must be one of {', '.join(SERVICE_TIMES)} (as kind:numbers), not {word!r}")
+    try:
+        numbers = [float(part) for part in rest.split(",")]
+    except ValueError:
+        raise ValueError(f"service time {word!r}: the parameters must be numbers of seconds") from None
+    if len(numbers) != arity[kind]:
+        raise ValueError(f"service time {word!r}: {kind} takes {arity[kind]} number(s), not {len(numbers)}")
+    if kind == "exponential":
+        return distributions.exponential(numbers[0])
+    if kind == "lognormal":
+        return distributions.lognormal(numbers[0], numbers[1])
+    return distributions.bimodal(numbers[0], numbers[1], numbers[2])
+
+
+def mean_seconds(service: ServiceTime) -> float:
+    mean = getattr(service, "mean_seconds", None)
+    if not isinstance(mean, float | int):
+        raise ValueError("the service time states no mean_seconds")
+    return float(mean)
+
+
+CEILING_DRAWS = 20000
+
+
+def service_ceiling(service: ServiceTime, objective_seconds: float, seed: int = 0) -> float:
+    """The share of requests whose service alone (with no wait at all) fits in the objective,
+    estimated from `CEILING_DRAWS` draws: no autoscaler can attain more."""
+    rng = random.Random(seed)
+    return sum(service(rng) <= objective_seconds for _ in range(CEILING_DRAWS)) / CEILING_DRAWS
+
+
+def simulated_algorithm(spec: ScalableServiceSpec) -> str:
+    """The model's balancer for the spec's algorithm (the provider's default when unset)."""
+    algorithm = default_algorithm(spec)
+    if algorithm == "ConsistentHash":
+        raise ValueError("balancing.algorithm ConsistentHash is not simulated yet: the simulator has no request keys "
+                         "to hash; try LeastConnection or RoundRobin for a first estimate")
+    return "WeightedRatio" if algorithm == "Weighted" else algorithm
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the spec contributes to a scenario, and what of it the simulator leaves out."""
+
+    service: Service
+    algorithm: str
+    objective_seconds: float | None
+    quantile: float
+    notes: tuple[str, ...]
+
+
+def declared(spec: ScalableServiceSpec, service: ServiceTime, startup_seconds: float) -> Declared:
+    capacity = replica_capacity(spec)
+    notes = []
+    if spec.scaling.prometheus is None:
+        notes.append("scaling.prometheus is unset: in a cluster Spillway would hold replicas.min; "
+                     "simulated as if it read the simulated Prometheus")
+    if spec.scaling.metrics_source != "HAProxy" or any(
+            (spec.scaling.queries.queue_depth, spec.scaling.queries.in_flight, spec.scaling.queries.arrival_rate,
+             spec.scaling.queries.latency)):
+        notes.append(f"metricsSource {spec.scaling.metrics_source} and custom queries are not simulated: "
+                     "Spillway reads the HAProxy preset's signals here")
+    if spec.pools:
+        notes.append(f"pools are simulated as one kind of replica of concurrency {capacity.concurrency} "
+                     "(their weight-weighted mean), weights not applied")
+    if spec.balancing.affinity.type != "None":
+        notes.append(f"affinity {spec.balancing.affinity.type} is not simulated: requests carry no session")
+    target = spec.scaling.targets.latency
+    return Declared(
+        service=Service(concurrency=capacity.concurrency, queue_limit=capacity.queue_limit,
+                        timeout=spec.capacity.timeout.total_seconds(), service_time=service,
+                        startup=startup_seconds),
+        algorithm=simulated_algorithm(spec),
+        objective_seconds=target.objective.total_seconds() if target is not None else None,
+        quantile=target.quantile if target is not None else 0.95,
+        notes=tuple(notes),
+    )
+
+
+# Without a file: a placeholder workload; the simulator reads only capacity, replicas and scaling.
+BARE_SPEC: dict[str, Any] = {
+    "template": {"spec": {"containers": [{"name": "app", "image": "simulated",
+                                          "ports": [{"name": "http", "containerPort": 8080}]}]}},
+    "scaling": {"prometheus": {"url": "http://prometheus.simulated:9090"}},
+}
+
+
+def spec_document(text: str, source: str) -> dict[str, Any]:
+    """The `spec` of the one ScalableService in a YAML text (other documents are ignored)."""
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as err:
+        raise ValueError(f"{source} is not valid YAML: {err}") from None
+    found = [d for d in documents if isinstance(d, dict) and d.get("kind") == "ScalableService"]
+    if len(found) != 1:
+        raise ValueError(f"{source} must hold exactly one ScalableService (kind: ScalableService), not {len(found)}")
+    spec = found[0].get("spec")
+    if not isinstance(spec, dict):
+        raise ValueError(f"{source}: the ScalableService has no spec mapping")
+    return spec
+
+
+def stated_spec(document: Mapping[str, Any] | None, overrides: Mapping[tuple[str, ...], Any]) -> ScalableServiceSpec:
+    """A spec document (or the bare one) with `overrides` (camelCase paths to values, None for
+    unset) laid over it, validated as the API server would: SpecError names the field at fault."""
+    spec = copy.deepcopy(dict(document) if document is not None else BARE_SPEC)
+    for path, value in overrides.items():
+        if value is None:
+            continue
+        node = spec
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[path[-1]] = value
+    return parse_spec(spec)
+
+
+PEERS = ("hpa", "keda", "knative", "oracle")
+
+
+def peer(name: str, scenario: Scenario, quantile: float) -> Policy:
+    """A baseline autoscaler of sim/peers at its defaults, bounded by the same replicas as
+    Spillway; Knative told the replica's worker count, the oracle the truth of the scenario."""
+    least, most, service = scenario.min_replicas, scenario.max_replicas, scenario.service
+    if name == "hpa":
+        return HPA(least, most)
+    if name == "keda":
+        return KEDA(least, most)
+    if name == "knative":
+        return Knative(least, most, container_concurrency=service.concurrency)
+    if name == "oracle":
+        foresight = Foresight(rate=scenario.trace.rate, mean_service_seconds=mean_seconds(service.service_time),
+                              concurrency=service.concurrency, startup_seconds=service.startup)
+        return Oracle(foresight, scenario.objective_seconds, quantile, least, most)
+    raise ValueError(f"unknown peer {name!r}; choose among {', '.join(PEERS)}")
+
+
+def peers(names: str | None) -> list[str]:
+    """`hpa, KEDA,oracle` -> ['hpa', 'keda', 'oracle'], each once, unknown ones refused."""
+    chosen = list(dict.fromkeys(n.strip().lower() for n in (names or "").split(",") if n.strip()))
+    unknown = [n for n in chosen if n not in PEERS]
+    if unknown:
+        raise ValueError(f"--compare: unknown peer {unknown[0]!r}; choose among {', '.join(PEERS)}")
+    return chosen
