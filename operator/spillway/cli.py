@@ -217,9 +217,7 @@ def plan_inputs(args: argparse.Namespace) -> Plan:
     from spillway.sim.plan import plan
 
     concurrency, most, objective, quantile = args.concurrency or 200, args.max_replicas, args.objective, args.quantile
-    mean = False
     if args.filename:
-        from spillway.metrics.presets import latency_kind
         from spillway.scaling.proposals import replica_capacity
 
         spec = _spec(args)
@@ -228,11 +226,10 @@ def plan_inputs(args: argparse.Namespace) -> Plan:
         if target is None:
             raise ValueError(f"{args.filename} sets no scaling.targets.latency: pass --objective")
         objective, quantile = target.objective.total_seconds(), target.quantile
-        mean = not spec.scaling.queries.latency and latency_kind(spec.scaling.metrics_source) == "mean"
     if objective is None:
         raise ValueError("--objective is needed (or -f with scaling.targets.latency)")
     return plan(args.rate, args.service_time, objective, concurrency, quantile=quantile or 0.95,
-                kind="mean" if mean or args.mean else "quantile", max_replicas=most)
+                kind="mean" if args.mean else "quantile", max_replicas=most)
 
 
 # --- simulate and plan: output -----------------------------------------------------------------
@@ -301,8 +298,7 @@ def _plan(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"spillway plan: error: {_one_line(err)}", file=sys.stderr)
         return 2
-    read = ("a mean, as Spillway reads the HAProxy preset's total_time_average" if result.kind == "mean"
-            else "a quantile of response time")
+    read = "a mean response time (--mean)" if result.kind == "mean" else "a quantile of response time"
     print(f"Objective: {result.aim} ({read}).")
     print(f"{result.rate_rps:g} req/s at {result.service_seconds * 1000:g}ms mean service time keep "
           f"{result.rate_rps * result.service_seconds:.4g} workers busy on average. By Erlang C (M/M/k):")

@@ -6,10 +6,10 @@ M/M/k queue the probability that a request waits is Erlang C, C(k, a), and the w
 exponential beyond that: P(W > t) = C(k, a) · exp(−(k − a) · t / S). A response is the wait
 plus the service; we give the service its mean S and ask the wait to fit in the rest of the
 objective: P(W > objective − S) ≤ 1 − quantile. That sees saturation coming: as a nears k,
-C climbs to 1 long before the mean latency bends. When the latency signal is a mean response time
-(HAProxy reports means), the objective is read as a mean too: the smallest n whose mean response
-S + C(k, a)·S/(k − a) fits in it. Either way an objective at or below S is out of reach of any
-replica count: only a faster service can meet it.
+C climbs to 1 long before the mean latency bends. The engine always sizes for the quantile;
+`replicas_for_mean_latency` (the smallest n whose mean response S + C(k, a)·S/(k − a) fits in
+the objective) serves `spillway plan --mean`. Either way an objective at or below S is out of
+reach of any replica count: only a faster service can meet it.
 
 Erlang C comes from Erlang B by the stable recursion B(k) = a·B(k−1) / (k + a·B(k−1)),
 C = k·B / (k − a·(1 − B)). For large loads the recursion starts near the knee, at
@@ -95,8 +95,7 @@ def replicas_for_latency(arrival_rate: float, service_seconds: float, concurrenc
 def replicas_for_mean_latency(arrival_rate: float, service_seconds: float, concurrency: int,
                               objective_seconds: float, most: int) -> int | None:
     """The smallest n ≤ `most` whose n·concurrency servers keep the mean response time
-    S + C(k, a)·S/(k − a) within the objective, for a latency signal that is a mean (HAProxy's);
-    None when even `most` cannot (or the objective is below the service time)."""
+    S + C(k, a)·S/(k − a) within the objective; None when even `most` cannot (or the objective is below the service time)."""
     budget = objective_seconds - service_seconds
     load = arrival_rate * service_seconds
 

@@ -10,7 +10,7 @@ import pytest
 from spillway.scaling.behavior import EngineState
 from spillway.scaling.engine import decide
 from spillway.scaling.proposals import Signals, service_seconds
-from spillway.scaling.queueing import erlang_c
+from spillway.scaling.queueing import replicas_for_latency, replicas_for_mean_latency
 from tests.unit.scaling.cases import FREE, NOW, free, spec
 
 LATENCY = {"latency": {"quantile": 0.99, "objective": "100ms"}}
@@ -57,20 +57,18 @@ def test_a_mean_latency_signal_is_its_own_service_time_estimate() -> None:
     assert service_seconds(s, Signals(latency_seconds=0.3)) == pytest.approx(0.3 / -math.log(0.05))
 
 
-def test_a_mean_latency_target_uses_the_mm_c_mean_response_time() -> None:
-    # 10,000 req/s at 100 ms on 100 workers a replica: a = 1000 Erlangs. The smallest n whose mean
-    # response S + C(k, a) S / (k - a) is within 101 ms.
-    s = spec(capacity={"concurrency": 100},
-             scaling={"behavior": FREE, "targets": {"latency": {"quantile": 0.95, "objective": "101ms"}}})
-    signals = Signals(in_flight=1000, arrival_rate=10000, latency_kind="mean")
-    d = decide(s, signals, 10, EngineState(), NOW)
+def test_a_mean_latency_signal_still_sizes_for_the_objective_at_its_quantile() -> None:
+    # 60 req/s at 250 ms on 8 workers a replica: a = 15 Erlangs. HAProxy's latency is a mean, but
+    # the objective is stated at p99: the count is the quantile model's (3), not the one whose mean
+    # response fits in 500 ms (2), which would miss the p99 by design.
+    s = spec(capacity={"concurrency": 8}, replicas={"min": 1, "max": 100},
+             scaling={"behavior": FREE, "targets": {"latency": {"quantile": 0.99, "objective": "500ms"}}})
+    signals = Signals(in_flight=15, arrival_rate=60, latency_kind="mean")
+    d = decide(s, signals, 2, EngineState(), NOW)
     n = next(p.replicas for p in d.proposals if p.signal == "latency")
-
-    def mean(k: int) -> float:
-        return math.inf if k <= 1000 else 0.1 + erlang_c(k, 1000.0) * 0.1 / (k - 1000.0)
-
-    assert mean(n * 100) <= 0.101 < mean((n - 1) * 100)
-    assert "mean under 101ms" in next(p.reason for p in d.proposals if p.signal == "latency")
+    assert n == replicas_for_latency(60, 0.25, 8, 0.5, 0.99, 100) == 3
+    assert replicas_for_mean_latency(60, 0.25, 8, 0.5, 100) == 2
+    assert "p99 under 500ms" in next(p.reason for p in d.proposals if p.signal == "latency")
 
 
 def test_the_latency_proposal_is_held_by_tolerance_on_proposed_over_current() -> None:
