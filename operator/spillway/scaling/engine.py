@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from spillway.api.spec import ScalableServiceSpec
+from spillway.api.spec import Replicas, ScalableServiceSpec
 from spillway.api.units import format_duration
 from spillway.scaling.behavior import EngineState, limit_steps, stabilize, tolerances, tolerate
 from spillway.scaling.bounds import clamp
@@ -76,7 +76,7 @@ def decide(spec: ScalableServiceSpec, signals: Signals, current: int, state: Eng
 
     history = state.recommendations
     # horizontal.go stores prenormalizedDesiredReplicas: the recommendation after tolerance.
-    state = replace(state.recorded(now, raw), metrics_failures=0)
+    state = replace(state.recorded(now, _sustained(proposals, best, raw, bounds)), metrics_failures=0)
     signal, reason = best.signal, best.reason
 
     queue = signals.queue_depth
@@ -104,6 +104,19 @@ def decide(spec: ScalableServiceSpec, signals: Signals, current: int, state: Eng
         reason = f"{reason} ({'; '.join(notes)})"
     return _decision(spec, final, signal, reason, current, proposals, limited, available, state, now,
                      proposed.objective_unreachable)
+
+
+def _sustained(proposals: tuple[Proposal, ...], best: Proposal, raw: int, bounds: Replicas) -> int:
+    """The recommendation the scale-down window remembers. A queue is a stock, not a rate: the
+    replicas it asks for drain it once and are not needed after, so when the queue wins and
+    another signal proposes too, the window keeps the highest of the others (the demand the
+    rate, in-flight and latency signals measure). Without that, one backlog held its count for
+    the whole window: a flash crowd in the simulator kept 80 replicas for 5 minutes where 27
+    served it. The scale-up itself is the queue's, as it proposed."""
+    others = [p.replicas for p in proposals if p.signal != "queue"]
+    if best.signal != "queue" or not others:
+        return raw
+    return min(raw, clamp(max(others), bounds))
 
 
 def _without_proposals(spec: ScalableServiceSpec, signals: Signals, current: int, state: EngineState,

@@ -150,6 +150,9 @@ def service_time(spec: ScalableServiceSpec, signals: Signals) -> ServiceTime | N
     if signals.in_flight is not None and signals.arrival_rate:
         estimate = signals.in_flight / signals.arrival_rate
         source = f"{displayed(signals.in_flight):g} in flight / {displayed(signals.arrival_rate):g} req/s"
+        admitted = _admitted_service_time(signals)
+        if admitted is not None and admitted.seconds > estimate:
+            estimate, source = admitted.seconds, admitted.source
     elif signals.latency_seconds is not None and signals.latency_kind == "mean":
         estimate, source = signals.latency_seconds, f"mean latency {displayed(signals.latency_seconds * 1000):g}ms"
     elif signals.latency_seconds is not None and latency is not None:
@@ -160,6 +163,22 @@ def service_time(spec: ScalableServiceSpec, signals: Signals) -> ServiceTime | N
     timeout = spec.capacity.timeout.total_seconds()
     capped = f"{source}, capped at capacity.timeout" if estimate > timeout else source
     return ServiceTime(min(max(estimate, MIN_SERVICE_SECONDS), timeout), capped)
+
+
+def _admitted_service_time(signals: Signals) -> ServiceTime | None:
+    """S from the admitted requests alone, for when some are refused. The arrival rate counts every
+    request offered (HAProxy's http_requests_total counts the 503s of full queues too) while
+    in_flight counts only those a worker took, so once queues fill and requests are refused,
+    in_flight / rate falls short of S by the share refused. Little's law on the admitted requests
+    needs no rate: in service / (in service + queued) = S / (S + W), and a mean total time (HAProxy's
+    total_time_average) is S + W, so S = mean total time x in_flight / (in_flight + queue).
+    Nothing is refused while the queue is empty: then there is nothing to correct."""
+    mean, queue, busy = signals.latency_seconds, signals.queue_depth, signals.in_flight
+    if signals.latency_kind != "mean" or mean is None or not queue or not busy:
+        return None
+    return ServiceTime(mean * busy / (busy + queue),
+                       f"mean latency {displayed(mean * 1000):g}ms x {displayed(busy):g} in service / "
+                       f"{displayed(busy + queue):g} in service or queued")
 
 
 def service_seconds(spec: ScalableServiceSpec, signals: Signals) -> float | None:
@@ -235,11 +254,16 @@ def _latency(spec: ScalableServiceSpec, signals: Signals, concurrency: int, curr
 
 
 def panic_threshold(spec: ScalableServiceSpec, signals: Signals, current: int) -> float:
-    """Waiting requests the current replicas can still serve within capacity.timeout; a queue
-    beyond this times out however fast the step limits let Spillway add replicas."""
-    service = service_seconds(spec, signals)
-    timeout = spec.capacity.timeout.total_seconds()
+    """The waiting requests beyond which step limits are skipped: what the current replicas can
+    still serve within capacity.timeout (a queue beyond it times out however fast the step limits
+    let Spillway add replicas), or half of what their queues hold, whichever is less. The second
+    matters because a queue can never read more than current × queueLimit: past that requests
+    are refused, not queued, so a service whose queues hold less than a timeout's work would
+    never panic however overloaded (the simulator found a burst refused for its whole length)."""
     capacity = replica_capacity(spec)
+    filling = current * capacity.queue_limit / 2
+    service = service_seconds(spec, signals)
     if service is None:
-        return float(current * capacity.queue_limit)  # beyond what the replicas accept
-    return current * capacity.concurrency * timeout / service
+        return float(filling)
+    timeout = spec.capacity.timeout.total_seconds()
+    return min(filling, current * capacity.concurrency * timeout / service)

@@ -6,9 +6,10 @@ from typing import Any
 import pytest
 
 from spillway.scaling.behavior import EngineState
+from spillway.scaling.bounds import clamp
 from spillway.scaling.engine import decide
 from spillway.scaling.proposals import Signals, replica_capacity, service_seconds
-from tests.unit.scaling.cases import NOW, free, spec
+from tests.unit.scaling.cases import FREE, NOW, free, spec
 
 
 @pytest.mark.parametrize(("signals", "replicas", "signal", "reason"), [
@@ -165,3 +166,33 @@ def test_an_idle_service_scales_in_though_its_latency_has_no_value() -> None:
     assert d.replicas == 2 and d.metrics_available, d.reason
     busy = Signals(queue_depth=0, in_flight=0, arrival_rate=50.0, missing=frozenset({"latency"}))
     assert decide(s, busy, 12, EngineState(), NOW).replicas == 12, "under traffic a missing latency still holds"
+
+
+def test_panic_also_when_the_queues_are_half_full_though_a_timeout_could_drain_more() -> None:
+    # 4 replicas x 8 workers x 10 s / 250 ms = 1280 requests could drain in time, but the queues
+    # hold only 4 x 100: past that, requests are refused, never queued. Half full is panic.
+    s = spec(capacity={"concurrency": 8, "queueLimit": 100, "timeout": "10s"})
+    signals = Signals(queue_depth=399, in_flight=32, arrival_rate=128)
+    d = decide(s, signals, 4, EngineState(), NOW)
+    assert d.signal == "panic" and d.replicas == 40, d.reason
+    calm = decide(s, Signals(queue_depth=150, in_flight=32, arrival_rate=128), 4, EngineState(), NOW)
+    assert calm.signal == "queue" and calm.replicas == 8  # 4 + max(4 pods, 100 %)
+
+
+def test_the_scale_down_window_remembers_the_demand_not_the_backlog() -> None:
+    # A backlog of 400 asks for 40 replicas while 60 req/s at 250 ms keep 15 workers busy. Once
+    # the new replicas drained it, the window does not hold 40: the queue is a stock, not a rate.
+    s = spec(capacity={"concurrency": 8}, scaling={"behavior": {**FREE, "scaleDown": {
+        "stabilizationWindow": "300s", "maxStepPercent": 100, "period": "15s"}}})
+    surge = decide(s, Signals(queue_depth=400, in_flight=15, arrival_rate=60), 4, EngineState(), NOW)
+    assert surge.replicas == 40 and surge.signal == "queue"
+    assert surge.state.recommendations[-1][1] == 3  # 15 in flight over 8 x 0.7
+    later = decide(s, Signals(queue_depth=0, in_flight=15, arrival_rate=60), 40, surge.state,
+                   NOW + timedelta(seconds=45))
+    assert later.replicas == 4  # the seeded 4 is the window's highest, not the backlog's 40
+
+
+def test_a_queue_alone_is_remembered_as_it_proposed() -> None:
+    s = spec(scaling={"queries": {"queueDepth": "q"}, "metricsSource": "Custom"})
+    d = decide(s, Signals(queue_depth=400), 4, EngineState(), NOW)
+    assert d.state.recommendations[-1][1] == clamp(40, s.replicas)

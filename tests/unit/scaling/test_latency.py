@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from spillway.api.spec import ScalableServiceSpec
 from spillway.scaling.behavior import EngineState
 from spillway.scaling.engine import decide
 from spillway.scaling.proposals import Signals, service_seconds
@@ -98,3 +99,34 @@ def test_a_non_finite_or_negative_signal_is_missing_never_a_crash(field: str, va
     assert d.replicas == 12, "a missing signal never lowers the count"
     assert not d.metrics_available
     assert f"{NAMES[field]} missing: not scaling down" in d.reason
+
+
+def _saturated() -> Signals:
+    # bench/autoscalers.py's on-off burst, t=30 s: 600 req/s offered to 2 ready replicas of 8 workers
+    # and 100 queue places (64 req/s at 250 ms). Every worker is busy, every queue full, the rest
+    # refused: the rate counts the refused requests, in_flight cannot.
+    return Signals(queue_depth=200, in_flight=16, arrival_rate=600, latency_seconds=3.3, latency_kind="mean")
+
+
+def _service() -> ScalableServiceSpec:
+    return spec(capacity={"concurrency": 8, "queueLimit": 100, "timeout": "10s"}, replicas={"min": 2, "max": 80},
+                scaling={"behavior": FREE, "targets": {"queuePerReplica": 50, "utilization": 0.85,
+                                                         "latency": {"quantile": 0.99, "objective": "1s"}}})
+
+
+def test_refused_requests_do_not_shrink_the_service_time() -> None:
+    # 16 / 600 = 27 ms; on the admitted requests, 3.3 s x 16 / 216 = 244 ms (the truth is 250 ms).
+    assert service_seconds(_service(), _saturated()) == pytest.approx(3.3 * 16 / 216)
+
+
+def test_a_saturated_service_gets_the_replicas_its_offered_load_needs() -> None:
+    d = decide(_service(), _saturated(), 2, EngineState(), NOW)
+    latency = next(p for p in d.proposals if p.signal == "latency")
+    assert latency.replicas >= 19, latency.reason  # 600 req/s x 250 ms / 8 workers = 18.75
+    assert d.replicas == latency.replicas, "the queue (4) and utilization (3) see only the 2 ready replicas"
+
+
+def test_without_a_queue_littles_law_on_the_rate_stands() -> None:
+    # Nothing is refused while nothing waits: in_flight / rate, however stale the mean latency.
+    signals = Signals(queue_depth=0, in_flight=100, arrival_rate=500, latency_seconds=3.0, latency_kind="mean")
+    assert service_seconds(_service(), signals) == pytest.approx(0.2)
