@@ -19,9 +19,11 @@ import yaml
 
 from spillway.simulating import (
     duration_seconds,
+    node_capacity,
     nonnegative_number,
     plan_command,
     plan_inputs,
+    pool_speed,
     positive_number,
     quantile_number,
     share_number,
@@ -130,6 +132,15 @@ def parser() -> argparse.ArgumentParser:
                           help="Prometheus scrape interval (default 15)")
     simulate.add_argument("--miss-share", type=share_number, default=0.0, metavar="SHARE",
                           help="share of scrapes that fail, in [0, 1) (default 0)")
+    simulate.add_argument("--sessions", type=whole_number(1), default=None, metavar="N", help=(
+        "users behind the spec's balancing.affinity, each request from one drawn uniformly (default 1000)"))
+    simulate.add_argument("--pool-speed", type=pool_speed, action="append", default=None, metavar="NAME=FACTOR",
+                          help="pool NAME serves FACTOR times as fast as --service-time (repeatable; default 1)")
+    simulate.add_argument("--nodes", type=node_capacity, default=None, metavar="PODS_PER_NODE,COUNT,PROVISION_SECONDS",
+                          help="simulate nodes: pod slots per node, nodes at the start, seconds a new node takes "
+                          "(default: a replica always finds a node)")
+    simulate.add_argument("--headroom", type=whole_number(0), default=None, metavar="PODS",
+                          help="placeholder pods holding node slots a new replica takes at once (needs --nodes)")
     simulate.add_argument("--compare", default=None, metavar="PEERS",
                           help="comma list of peers run on the same trace: hpa, keda, knative, oracle")
     simulate.add_argument("--out", default=None, metavar="DIR", help="write DIR/report.md and DIR/simulation.png")

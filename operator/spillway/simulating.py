@@ -67,6 +67,30 @@ def whole_number(least: int) -> Callable[[str], int]:
     return parse
 
 
+def pool_speed(text: str) -> tuple[str, float]:
+    """`NAME=FACTOR`: the pool NAME serves its requests FACTOR times as fast as --service-time."""
+    name, sign, factor = text.partition("=")
+    if not sign or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=FACTOR")
+    try:
+        return name.strip(), positive_number(factor)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: the factor {err}") from None
+
+
+def node_capacity(text: str) -> tuple[int, int, float]:
+    """`PODS_PER_NODE,COUNT,PROVISION_SECONDS`: pod slots per node (1 or more), nodes at the start
+    (0 or more), and seconds a new node takes to be ready (0 or more)."""
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r} is not PODS_PER_NODE,COUNT,PROVISION_SECONDS")
+    try:
+        return (whole_number(1)(parts[0].strip()), whole_number(0)(parts[1].strip()),
+                nonnegative_number(parts[2].strip()))
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} (PODS_PER_NODE,COUNT,PROVISION_SECONDS): {err}") from None
+
+
 def duration_seconds(text: str) -> float:
     """A duration as `300ms`, `1.5s`, `2m`, or a bare number of seconds; greater than 0."""
     from spillway.api.units import parse_duration
@@ -146,13 +170,21 @@ def simulation_inputs(args: argparse.Namespace) -> tuple[Scenario, list[Policy],
     spec = _spec(args)
     kind, _, path = args.service_time.partition(":")
     empirical = _read(path, "service times") if kind == "empirical" else None
-    declared = scenarios.declared(spec, scenarios.service_time(args.service_time, empirical), args.startup)
+    speeds: dict[str, float] = {}
+    for name, factor in args.pool_speed or ():
+        if name in speeds:
+            raise ValueError(f"--pool-speed gives pool {name!r} twice")
+        speeds[name] = factor
+    nodes = scenarios.stated_nodes(args.nodes, args.headroom)
+    declared = scenarios.declared(spec, scenarios.service_time(args.service_time, empirical), args.startup,
+                                  sessions=args.sessions, pool_speeds=speeds, nodes=nodes)
     if declared.objective_seconds is None:
         raise ValueError("no latency objective: set scaling.targets.latency in the spec or pass --objective")
     compared = scenarios.peers(args.compare)
     scenario = Scenario(_trace(args), declared.service, declared.objective_seconds, spec.replicas.min,
                         spec.replicas.max, algorithm=declared.algorithm, scrape_interval=args.scrape_interval,
-                        miss_share=args.miss_share, seed=args.seed)
+                        miss_share=args.miss_share, seed=args.seed, flavors=declared.flavors,
+                        sticky=declared.sticky, sessions=declared.sessions, nodes=nodes)
     policies: list[Policy] = [SpillwayPolicy(spec)]
     policies += [scenarios.peer(name, scenario, declared.quantile) for name in compared]
     notes = declared.notes
@@ -223,7 +255,7 @@ def simulate_command(args: argparse.Namespace) -> int:
     print(f"{trace.name} trace, {trace.duration:g} s, peak {trace.peak:.4g} req/s; objective: "
           f"p{quantile * 100:g} within {milliseconds(scenario.objective_seconds)}")
     print(ceiling_sentence(scenario, quantile))
-    print("\n".join(summary(results, quantile)))
+    print("\n".join(summary(results, quantile, scenario)))
     if args.out:
         from spillway.plots import write_timeline
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from spillway.cli import DEFAULT_CRD_PATH, main, parser, render_crd
+from spillway.cli import DEFAULT_CRD_PATH, main, parser, render_crd, simulation_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,7 +75,8 @@ def test_simulate_reads_a_scalable_service_and_a_csv_trace(tmp_path: Path, capsy
                  "--trace", str(trace), "--peak", "80", "--duration", "45"]) == 0
     captured = capsys.readouterr()
     assert "burst.csv trace, 45 s, peak 80 req/s; objective: p95 within 250ms" in captured.out
-    assert "note: affinity ClientIP is not simulated" in captured.err
+    assert "note: affinity ClientIP is simulated as 1000 users" in captured.err
+    assert "rebalanced " in captured.out  # a sticky run counts the sessions moved by a scale-in
 
 
 @pytest.mark.parametrize(("extra", "problem"), [
@@ -88,6 +89,17 @@ def test_simulate_reads_a_scalable_service_and_a_csv_trace(tmp_path: Path, capsy
     (["--min", "20"], "spec.replicas: replicas.min must be less than or equal to replicas.max"),
     (["--compare", "vpa"], "unknown peer 'vpa'"),
     (["--miss-share", "1.5"], "argument --miss-share"),
+    (["--nodes", "4,2"], "argument --nodes: '4,2' is not PODS_PER_NODE,COUNT,PROVISION_SECONDS"),
+    (["--nodes", "0,2,60"], "'0' must be at least 1"),
+    (["--nodes", "4,2,soon"], "'soon' is not a number"),
+    (["--nodes", "4,-1,60"], "'-1' must be at least 0"),
+    (["--headroom", "-1"], "argument --headroom: '-1' must be at least 0"),
+    (["--headroom", "2"], "--headroom needs --nodes"),
+    (["--sessions", "0"], "argument --sessions: '0' must be at least 1"),
+    (["--sessions", "100"], "--sessions needs balancing.affinity"),
+    (["--pool-speed", "big"], "argument --pool-speed: 'big' is not NAME=FACTOR"),
+    (["--pool-speed", "big=0"], "'big=0': the factor '0' must be greater than 0"),
+    (["--pool-speed", "big=2"], "--pool-speed names no pool of the spec: 'big'; it declares no pools"),
 ])
 def test_simulate_refuses_bad_input_in_one_line_with_exit_code_2(extra: list[str], problem: str,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
@@ -98,6 +110,39 @@ def test_simulate_refuses_bad_input_in_one_line_with_exit_code_2(extra: list[str
     err = capsys.readouterr().err
     assert code == 2 and problem in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+POOLED = """\
+kind: ScalableService
+spec:
+  template: {spec: {containers: [{name: app, image: x, ports: [{name: http, containerPort: 8080}]}]}}
+  replicas: {min: 2, max: 10}
+  capacity: {concurrency: 8, queueLimit: 50, timeout: 5s}
+  scaling: {prometheus: {url: "http://prometheus:9090"}, targets: {latency: {objective: 500ms}}}
+  balancing: {provider: HAProxy, algorithm: Weighted, affinity: {type: Cookie}}
+  pools: [{name: big, weight: 3, capacity: {concurrency: 16}}, {name: small, weight: 1}]
+"""
+
+
+def test_simulate_runs_pools_affinity_and_nodes_from_the_file_and_flags(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "pooled.yaml"
+    path.write_text(POOLED)
+    args = ["simulate", "-f", str(path), "--peak", "120", "--duration", "90", "--startup", "5", "--sessions", "300",
+            "--pool-speed", "big=1.5", "--pool-speed", "small=1", "--nodes", "4, 1, 45", "--headroom", "2"]
+    scenario, _, _, notes = simulation_inputs(parser().parse_args(args))
+    assert scenario.algorithm == "WeightedRatio" and (scenario.sticky, scenario.sessions) == (True, 300)
+    assert [(f.share, f.weight, f.concurrency, f.speed) for f in scenario.flavors] == [(3, 3, 16, 1.5),
+                                                                                        (1, 1, 8, 1.0)]
+    assert scenario.nodes is not None and (scenario.nodes.pods_per_node, scenario.nodes.nodes,
+                                           scenario.nodes.provision_seconds, scenario.nodes.headroom_pods) == (
+        4, 1, 45.0, 2)
+    assert not any("--pool-speed" in n for n in notes)  # every pool's speed was given
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    assert "node-seconds " in capsys.readouterr().out
+    assert "| node-seconds |" in (tmp_path / "out" / "report.md").read_text()
+    assert main([*args[:-2], "--pool-speed", "big=2"]) == 2
+    assert "--pool-speed gives pool 'big' twice" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("content", "problem"), [

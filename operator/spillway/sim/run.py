@@ -10,7 +10,13 @@ the trace ends no request arrives and the run goes on until every request is dec
 What a run is judged on: SLO attainment, the share of arrived requests answered within the
 objective (a timed-out or refused one never is); latency quantiles of the answered ones; and
 replica-seconds, the integral of pods placed on a node (starting and draining ones cost too;
-a Pending one does not).
+a Pending one does not); with `nodes`, node-seconds too, what the cloud bills.
+
+Left at their defaults, the scenario's flavors, stickiness, sessions and nodes change nothing:
+no random number is drawn for them, so a run is the very run it was before they existed. With
+`sessions`, each arrival's session is drawn by the arrival generator right after that second's
+arrival times, so a sticky run and a non-sticky one of the same seed and sessions see the same
+traffic.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from spillway.sim.model import Service, Simulation, poisson_arrivals
+from spillway.sim.model import Flavor, Nodes, Service, Simulation, poisson_arrivals
 from spillway.sim.pipeline import Pipelines
 from spillway.sim.policy import Policy
 from spillway.sim.traces import Trace
@@ -42,6 +48,10 @@ class Scenario:
     miss_share: float = 0.0
     seed: int = 0
     sample_seconds: float = 5.0
+    flavors: tuple[Flavor, ...] = (Flavor(),)  # kinds of replica, kept near their shares
+    sticky: bool = False  # a session's requests follow the replica that took its first one
+    sessions: int = 0  # users; when > 0 every arrival carries one, drawn uniformly
+    nodes: Nodes | None = None  # None: every replica finds a node at once
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_replicas <= self.max_replicas:
@@ -50,6 +60,12 @@ class Scenario:
             raise ValueError(f"the objective must be a positive number of seconds, not {self.objective_seconds!r}")
         if not self.sample_seconds >= 1:
             raise ValueError("the timeline's sample must be at least 1 s")
+        if not self.flavors:
+            raise ValueError("flavors must name at least one flavor, not none")
+        if self.sessions < 0:
+            raise ValueError(f"sessions must be 0 or more, not {self.sessions!r}")
+        if self.sticky and not self.sessions:
+            raise ValueError("a sticky run needs sessions > 0: without them no request has a replica to stick to")
 
     @property
     def initial(self) -> int:
@@ -94,6 +110,9 @@ class Result:
     seconds: float  # simulated: the trace and the drain after it
     scale_events: tuple[ScaleEvent, ...]
     timeline: tuple[Point, ...] = field(repr=False)
+    node_seconds: float = 0.0  # nodes up or provisioning, integrated; 0 without the scenario's nodes
+    rebalanced: int = 0  # session requests sent off the replica that held their session (sticky runs)
+    flavor_requests: tuple[int, ...] = ()  # requests the balancer sent to each flavor's replicas
 
     @property
     def slo_attainment(self) -> float:
@@ -109,7 +128,8 @@ def quantile(ordered: list[float], q: float) -> float | None:
 
 def run(scenario: Scenario, policy: Policy, progress: Progress | None = None) -> Result:
     trace, service = scenario.trace, scenario.service
-    simulation = Simulation(service, scenario.initial, scenario.algorithm, scenario.seed)
+    simulation = Simulation(service, scenario.initial, scenario.algorithm, scenario.seed,
+                            flavors=scenario.flavors, sticky=scenario.sticky, nodes=scenario.nodes)
     pipelines = Pipelines(service.concurrency, scenario.scrape_interval, scenario.miss_share,
                           seed=scenario.seed + 2)
     arrivals = random.Random(scenario.seed + 1)
@@ -126,7 +146,11 @@ def run(scenario: Scenario, policy: Policy, progress: Progress | None = None) ->
     while second < last or simulation.in_flight():
         if second < end:
             peak = trace.peak_between(second, second + 1)
-            simulation.arrive_at(poisson_arrivals(trace.rate, second, second + 1, peak, arrivals))
+            times = poisson_arrivals(trace.rate, second, second + 1, peak, arrivals)
+            if scenario.sessions:
+                simulation.arrive_at(times, [arrivals.randrange(scenario.sessions) for _ in times])
+            else:
+                simulation.arrive_at(times)
         second += 1
         simulation.run_until(float(second))
         pipelines.collect(simulation)
@@ -149,6 +173,8 @@ def run(scenario: Scenario, policy: Policy, progress: Progress | None = None) ->
             progress(float(min(second, end)), float(end))
         if second > last + 10 * service.timeout:
             break  # a request still in service this long after the end is a timeout already counted
+    if progress is not None:
+        progress(float(end), float(end))  # the drain after the trace is not on the bar: it ends full
     outcome = simulation.outcome
     ordered = sorted(outcome.latencies)
     within = bisect.bisect_right(ordered, scenario.objective_seconds)
@@ -156,4 +182,12 @@ def run(scenario: Scenario, policy: Policy, progress: Progress | None = None) ->
                   within_objective=within, timeouts=outcome.timeouts, refused=outcome.refused,
                   p50_seconds=quantile(ordered, 0.50), p95_seconds=quantile(ordered, 0.95),
                   p99_seconds=quantile(ordered, 0.99), replica_seconds=replica_seconds, seconds=float(second),
-                  scale_events=tuple(events), timeline=tuple(timeline))
+                  scale_events=tuple(events), timeline=tuple(timeline), node_seconds=simulation.node_seconds(),
+                  rebalanced=outcome.rebalanced, flavor_requests=_flavor_requests(simulation, len(scenario.flavors)))
+
+
+def _flavor_requests(simulation: Simulation, flavors: int) -> tuple[int, ...]:
+    counts = [0] * flavors
+    for replica in simulation.replicas:
+        counts[replica.flavor] += replica.requests
+    return tuple(counts)

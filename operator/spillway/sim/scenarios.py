@@ -1,7 +1,7 @@
-"""Scenarios from what a person states: a ScalableService (the replicas, capacity, objective
-and balancer it declares, with command-line values laid over it), a named trace shape scaled to
-a peak, a service time written as `kind:parameters`, and the peers to compare against. Pure:
-files are read by the caller and passed in as text.
+"""Scenarios from what a person states: a ScalableService (the replicas, capacity, objective,
+balancer, pools and affinity it declares, with command-line values laid over it), the nodes
+under it, a named trace shape scaled to a peak, a service time written as `kind:parameters`, and
+the peers to compare against. Pure: files are read by the caller and passed in as text.
 
 What a spec says that the simulator cannot model yet is returned as notes, never silently
 dropped; what it cannot model at all (ConsistentHash) is refused with a ValueError.
@@ -20,11 +20,12 @@ import yaml
 
 from spillway.api import parse_spec
 from spillway.api.spec import ScalableServiceSpec
+from spillway.api.units import format_duration
 from spillway.resources.balancing.base import default_algorithm
 from spillway.scaling.proposals import replica_capacity
 from spillway.sim import distributions, traces
 from spillway.sim.distributions import ServiceTime
-from spillway.sim.model import Service
+from spillway.sim.model import Flavor, Nodes, Service
 from spillway.sim.peers.hpa import HPA
 from spillway.sim.peers.keda import KEDA
 from spillway.sim.peers.knative import Knative
@@ -120,6 +121,38 @@ def simulated_algorithm(spec: ScalableServiceSpec) -> str:
     return "WeightedRatio" if algorithm == "Weighted" else algorithm
 
 
+def pool_flavors(spec: ScalableServiceSpec, speeds: Mapping[str, float] | None = None) -> tuple[Flavor, ...]:
+    """One flavor per pool, in the spec's order: its weight is both its share of the replicas
+    (the operator splits them by weight) and its WeightedRatio weight; its workers are its
+    concurrency override, else `capacity.concurrency`; its speed is `speeds[name]`, else 1.0,
+    since a spec does not say how fast a pool's hardware is. The single default flavor without
+    pools; a speed naming no pool is refused."""
+    speeds = dict(speeds or {})
+    names = [p.name for p in spec.pools]
+    unknown = [name for name in speeds if name not in names]
+    if unknown:
+        have = f"its pools are {', '.join(names)}" if names else "it declares no pools"
+        raise ValueError(f"--pool-speed names no pool of the spec: {unknown[0]!r}; {have}")
+    if not spec.pools:
+        return (Flavor(),)
+    return tuple(Flavor(share=p.weight, weight=p.weight, speed=speeds.get(p.name, 1.0),
+                        concurrency=p.capacity.concurrency if p.capacity.concurrency is not None
+                        else spec.capacity.concurrency) for p in spec.pools)
+
+
+def stated_nodes(capacity: tuple[int, int, float] | None, headroom_pods: int | None) -> Nodes | None:
+    """The cluster from `--nodes PODS_PER_NODE,COUNT,PROVISION_SECONDS` and `--headroom PODS`."""
+    if capacity is None:
+        if headroom_pods is not None:
+            raise ValueError("--headroom needs --nodes: placeholders hold slots on simulated nodes")
+        return None
+    pods_per_node, count, provision_seconds = capacity
+    return Nodes(pods_per_node, count, provision_seconds, headroom_pods or 0)
+
+
+DEFAULT_SESSIONS = 1000  # users behind an affinity when --sessions is not given
+
+
 @dataclass(frozen=True)
 class Declared:
     """What the spec contributes to a scenario, and what of it the simulator leaves out."""
@@ -129,10 +162,24 @@ class Declared:
     objective_seconds: float | None
     quantile: float
     notes: tuple[str, ...]
+    flavors: tuple[Flavor, ...] = (Flavor(),)
+    sticky: bool = False
+    sessions: int = 0
 
 
-def declared(spec: ScalableServiceSpec, service: ServiceTime, startup_seconds: float) -> Declared:
+def declared(spec: ScalableServiceSpec, service: ServiceTime, startup_seconds: float, *,
+             sessions: int | None = None, pool_speeds: Mapping[str, float] | None = None,
+             nodes: Nodes | None = None) -> Declared:
+    """The spec's part of a scenario. `sessions` (users behind an affinity, `DEFAULT_SESSIONS`
+    when None) is refused without an affinity, `pool_speeds` without the pools they name."""
     capacity = replica_capacity(spec)
+    flavors = pool_flavors(spec, pool_speeds)
+    affinity = spec.balancing.affinity
+    sticky = affinity.type != "None"
+    if sessions is not None and not sticky:
+        raise ValueError("--sessions needs balancing.affinity (Cookie or ClientIP) in the spec: "
+                         "without an affinity the users' sessions change nothing")
+    users = DEFAULT_SESSIONS if sessions is None else sessions
     notes = []
     if spec.scaling.prometheus is None:
         notes.append("scaling.prometheus is unset: in a cluster Spillway would hold replicas.min; "
@@ -143,10 +190,21 @@ def declared(spec: ScalableServiceSpec, service: ServiceTime, startup_seconds: f
         notes.append(f"metricsSource {spec.scaling.metrics_source} and custom queries are not simulated: "
                      "Spillway reads the HAProxy preset's signals here")
     if spec.pools:
-        notes.append(f"pools are simulated as one kind of replica of concurrency {capacity.concurrency} "
-                     "(their weight-weighted mean), weights not applied")
-    if spec.balancing.affinity.type != "None":
-        notes.append(f"affinity {spec.balancing.affinity.type} is not simulated: requests carry no session")
+        unsped = [p.name for p in spec.pools if p.name not in (pool_speeds or {})]
+        if len(spec.pools) > 1 and unsped:
+            notes.append(f"pools without --pool-speed ({', '.join(unsped)}) serve at the --service-time as given "
+                         "(speed 1): a spec does not say how fast a pool's hardware is; --pool-speed NAME=FACTOR "
+                         "divides a pool's service times by FACTOR")
+        if any(p.capacity.queue_limit is not None for p in spec.pools):
+            notes.append(f"pools' capacity.queueLimit overrides are simulated as one queue limit of "
+                         f"{capacity.queue_limit} per replica (their weight-weighted mean): the simulator has no "
+                         "per-pool queue limit")
+        if nodes is not None and any(p.node_selector for p in spec.pools):
+            notes.append("pools' nodeSelector is not simulated: with --nodes every pool's pods share the same nodes")
+    if sticky:
+        notes.append(f"affinity {affinity.type} is simulated as {users} users (--sessions) "
+                     f"whose requests stay on one replica until it drains; its ttl ({format_duration(affinity.ttl)}) "
+                     "is not: a session never expires")
     target = spec.scaling.targets.latency
     return Declared(
         service=Service(concurrency=capacity.concurrency, queue_limit=capacity.queue_limit,
@@ -156,6 +214,9 @@ def declared(spec: ScalableServiceSpec, service: ServiceTime, startup_seconds: f
         objective_seconds=target.objective.total_seconds() if target is not None else None,
         quantile=target.quantile if target is not None else 0.95,
         notes=tuple(notes),
+        flavors=flavors,
+        sticky=sticky,
+        sessions=users if sticky else 0,
     )
 
 

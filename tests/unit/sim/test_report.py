@@ -46,3 +46,24 @@ def test_an_objective_the_service_alone_misses_is_called_unmeetable() -> None:
 def test_the_summary_has_one_line_per_policy() -> None:
     lines = summary([_result("Spillway", 985), _result("Oracle", 999)], 0.95)
     assert len(lines) == 2 and lines[0].startswith("Spillway  SLO 98.50 % (met)") and lines[1].startswith("Oracle  ")
+
+
+def test_nodes_sessions_and_pools_add_their_lines_and_columns() -> None:
+    from dataclasses import replace
+
+    from spillway.sim.model import Flavor, Nodes
+
+    scenario = replace(SCENARIO, algorithm="WeightedRatio", sticky=True, sessions=500, nodes=Nodes(4, 2, 60.0, 3),
+                       flavors=(Flavor(share=3, weight=3, concurrency=16), Flavor(share=1, weight=1, speed=1.5)))
+    result = replace(_result("Spillway", 985), node_seconds=812.6, rebalanced=42)
+    text = markdown(scenario, [result])
+    assert "2 kinds of replica: 75 % of replicas with concurrency 16 at speed 1 (weight 3); 25 % of replicas " \
+           "with concurrency 8 at speed 1.5 (weight 1)." in text
+    assert "500 users, each request from one drawn uniformly; a session's requests stay on one replica" in text
+    assert "Nodes: 2 at the start, 4 pods each, a new one ready 60 s after it is asked for; 3 headroom" in text
+    assert "| refused | rebalanced | replica-seconds | node-seconds | scale events |" in text
+    assert "| 6 | 42 | 321 | 813 | 1 | 1000 |" in text and "Node-seconds integrate" in text
+    line = summary([result], 0.95, scenario)[0]
+    assert "rebalanced 42  replica-seconds 321  node-seconds 813  scale events 1" in line
+    assert "node-seconds" not in summary([result], 0.95, SCENARIO)[0] and "node-seconds" not in markdown(
+        SCENARIO, [result])

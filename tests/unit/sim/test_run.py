@@ -9,9 +9,9 @@ import pytest
 from spillway.api import parse_spec
 from spillway.api.spec import ScalableServiceSpec
 from spillway.sim import traces
-from spillway.sim.model import Service, exponential
+from spillway.sim.model import Flavor, Nodes, Service, exponential
 from spillway.sim.policy import Observatory
-from spillway.sim.run import Scenario, quantile, run
+from spillway.sim.run import Result, Scenario, quantile, run
 from spillway.sim.spillway import SpillwayPolicy
 from tests.unit.conftest import minimal_spec
 
@@ -33,6 +33,20 @@ class Fixed:
 
     def decide(self, observatory: Observatory, current: int) -> int:
         return self.count
+
+
+@dataclass
+class Scripted:
+    """`before` replicas until `at` seconds, `after` from then on."""
+
+    before: int
+    after: int
+    at: float
+    name: str = "scripted"
+    tick_seconds: float = 15.0
+
+    def decide(self, observatory: Observatory, current: int) -> int:
+        return self.after if observatory.now >= self.at else self.before
 
 
 def test_a_run_is_a_function_of_its_scenario_and_seed() -> None:
@@ -79,3 +93,67 @@ def test_nearest_rank_quantile() -> None:
 def test_a_scenario_refuses_an_objective_that_is_no_duration(bad: float) -> None:
     with pytest.raises(ValueError, match="objective"):
         Scenario(traces.step(1, 2, at=1, duration=10), SERVICE, bad)
+
+
+def test_the_progress_bar_ends_full_once_the_run_is_over() -> None:
+    seen: list[tuple[float, float]] = []
+    run(Scenario(traces.step(10, 10, at=0, duration=90), SERVICE, 0.3, 2, 2), Fixed(2),
+        lambda done, total: seen.append((done, total)))
+    # the run ends at 96 s, before the minute's report at 120 s: the last call fills the bar anyway
+    assert seen == [(60.0, 90.0), (90.0, 90.0)]
+
+
+def test_a_scenario_left_at_its_defaults_has_one_flavor_no_sessions_and_no_nodes() -> None:
+    scenario = Scenario(traces.step(10, 10, at=0, duration=60), SERVICE, 0.3, 2, 2)
+    assert (scenario.flavors, scenario.sticky, scenario.sessions, scenario.nodes) == ((Flavor(),), False, 0, None)
+    result = run(scenario, Fixed(2))
+    assert (result.node_seconds, result.rebalanced, result.flavor_requests) == (0.0, 0, (result.arrived,))
+
+
+@pytest.mark.parametrize(("fields", "problem"), [
+    ({"sticky": True}, "sticky run needs sessions"), ({"sessions": -1}, "sessions must be 0 or more"),
+    ({"flavors": ()}, "at least one flavor")])
+def test_a_scenario_refuses_sessions_and_flavors_that_cannot_run(fields: dict[str, object], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Scenario(traces.step(1, 2, at=1, duration=10), SERVICE, 0.3, **fields)  # type: ignore[arg-type]
+
+
+def test_weighted_ratio_sends_each_flavor_its_weights_share_of_the_traffic() -> None:
+    flavors = (Flavor(share=1, weight=3), Flavor(share=1, weight=1))
+    steady = traces.step(50, 50, at=0, duration=120)
+    weighted = run(Scenario(steady, SERVICE, 0.3, 4, 4, algorithm="WeightedRatio", flavors=flavors), Fixed(4))
+    heavy, light = weighted.flavor_requests
+    assert weighted.refused == 0 and heavy + light == weighted.arrived
+    assert heavy / light == pytest.approx(3.0, rel=0.02)
+    # the weights are WeightedRatio's alone: round robin splits evenly between two replicas of each
+    even = run(Scenario(steady, SERVICE, 0.3, 4, 4, algorithm="RoundRobin", flavors=flavors), Fixed(4))
+    assert even.flavor_requests[0] / even.flavor_requests[1] == pytest.approx(1.0, rel=0.02)
+
+
+def test_a_sticky_run_counts_the_sessions_moved_off_replicas_drained_by_a_scale_in() -> None:
+    steady = traces.step(40, 40, at=0, duration=180)
+
+    def scenario(sticky: bool) -> Scenario:
+        return Scenario(steady, SERVICE, 0.3, 1, 10, initial_replicas=6, seed=2, sticky=sticky, sessions=200)
+
+    scaled_in = run(scenario(True), Scripted(6, 2, at=90))
+    assert [(e.before, e.after) for e in scaled_in.scale_events] == [(6, 2)]
+    # the sessions held by the four replicas drained come back within 90 s and move, each once:
+    # the two replicas left never drain
+    assert 50 < scaled_in.rebalanced <= 200
+    assert run(scenario(True), Fixed(6)).rebalanced == 0  # no replica drained, no session moved
+    loose = run(scenario(False), Scripted(6, 2, at=90))
+    assert loose.rebalanced == 0 and loose.arrived == scaled_in.arrived  # the same users, unpinned
+
+
+def test_nodes_still_provisioning_cost_attainment_that_headroom_buys_back_on_a_step() -> None:
+    step = traces.step(40, 300, at=120, duration=300)
+
+    def on(nodes: Nodes | None) -> Result:
+        return run(Scenario(step, SERVICE, 0.3, 2, 40, seed=3, nodes=nodes), SpillwayPolicy(_spec()))
+
+    unbounded, waiting, headroom = on(None), on(Nodes(2, 1, 90.0)), on(Nodes(2, 1, 90.0, headroom_pods=8))
+    assert waiting.slo_attainment < headroom.slo_attainment - 0.2
+    # eight placeholders up before the step: the new replicas preempt them at once, as if nodes were unbounded
+    assert headroom.slo_attainment == unbounded.slo_attainment
+    assert headroom.node_seconds > waiting.node_seconds > 0 and unbounded.node_seconds == 0.0

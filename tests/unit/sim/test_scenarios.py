@@ -10,6 +10,7 @@ import pytest
 from spillway.api import SpecError
 from spillway.sim import scenarios
 from spillway.sim.distributions import Bimodal, Empirical, Exponential, Lognormal
+from spillway.sim.model import Flavor, Nodes
 from spillway.sim.run import Scenario
 from tests.unit.conftest import minimal_spec
 
@@ -80,7 +81,61 @@ def test_the_spec_gives_the_replica_and_the_objective_and_notes_what_is_left_out
     assert (service.concurrency, service.queue_limit, service.timeout, service.startup) == (8, 20, 5.0, 12.0)
     assert (declared.objective_seconds, declared.quantile) == (0.25, 0.99)
     assert any("scaling.prometheus is unset" in n for n in declared.notes)
-    assert any("affinity ClientIP" in n for n in declared.notes)
+    assert any("affinity ClientIP is simulated as 1000 users" in n and "ttl (1h) is not" in n for n in declared.notes)
+
+
+POOLS = [{"name": "big", "weight": 3, "capacity": {"concurrency": 16}, "nodeSelector": {"size": "big"}},
+         {"name": "small", "weight": 1, "capacity": {"queueLimit": 10}}]
+
+
+def test_pools_become_flavors_by_weight_with_their_own_concurrency() -> None:
+    spec = _spec(capacity={"concurrency": 8, "queueLimit": 50}, pools=POOLS, balancing={"algorithm": "Weighted"})
+    declared = scenarios.declared(spec, scenarios.service_time("0.1"), 5.0, pool_speeds={"big": 1.5})
+    assert declared.flavors == (Flavor(share=3, weight=3, concurrency=16, speed=1.5),
+                                Flavor(share=1, weight=1, concurrency=8, speed=1.0))
+    assert declared.algorithm == "WeightedRatio" and (declared.sticky, declared.sessions) == (False, 0)
+    # the queue limit stays one for all: the weight-weighted mean, (3 x 50 + 10) // 4
+    assert declared.service.queue_limit == 40
+    assert any("queueLimit overrides are simulated as one queue limit of 40" in n for n in declared.notes)
+    assert any("pools without --pool-speed (small)" in n for n in declared.notes)
+    assert not any("weights not applied" in n or "nodeSelector" in n for n in declared.notes)
+    with_nodes = scenarios.declared(spec, scenarios.service_time("0.1"), 5.0, nodes=Nodes(4, 2, 60.0))
+    assert any("pools without --pool-speed (big, small)" in n for n in with_nodes.notes)
+    assert any("nodeSelector is not simulated" in n for n in with_nodes.notes)
+
+
+def test_a_spec_without_pools_is_one_default_flavor_and_speeds_name_only_its_pools() -> None:
+    assert scenarios.pool_flavors(_spec()) == (Flavor(),)
+    with pytest.raises(ValueError, match="names no pool of the spec: 'big'; it declares no pools"):
+        scenarios.pool_flavors(_spec(), {"big": 2.0})
+    with pytest.raises(ValueError, match="'huge'; its pools are big, small"):
+        scenarios.pool_flavors(_spec(pools=POOLS), {"huge": 2.0})
+
+
+@pytest.mark.parametrize("affinity", ["Cookie", "ClientIP"])
+def test_an_affinity_makes_a_sticky_run_of_users(affinity: str) -> None:
+    spec = _spec(balancing={"provider": "HAProxy", "affinity": {"type": affinity, "ttl": "10m"}})
+    service = scenarios.service_time("0.1")
+    default = scenarios.declared(spec, service, 5.0)
+    assert (default.sticky, default.sessions) == (True, scenarios.DEFAULT_SESSIONS)
+    declared = scenarios.declared(spec, service, 5.0, sessions=250)
+    assert (declared.sticky, declared.sessions) == (True, 250)
+    assert any(f"affinity {affinity} is simulated as 250 users" in n and "ttl (10m)" in n for n in declared.notes)
+
+
+def test_sessions_without_an_affinity_are_refused() -> None:
+    declared = scenarios.declared(_spec(), scenarios.service_time("0.1"), 5.0)
+    assert (declared.sticky, declared.sessions) == (False, 0)
+    with pytest.raises(ValueError, match="--sessions needs balancing.affinity"):
+        scenarios.declared(_spec(), scenarios.service_time("0.1"), 5.0, sessions=100)
+
+
+def test_nodes_are_stated_by_their_flags_and_headroom_needs_them() -> None:
+    assert scenarios.stated_nodes(None, None) is None
+    assert scenarios.stated_nodes((4, 2, 60.0), None) == Nodes(4, 2, 60.0, 0)
+    assert scenarios.stated_nodes((4, 2, 60.0), 3) == Nodes(4, 2, 60.0, 3)
+    with pytest.raises(ValueError, match="--headroom needs --nodes"):
+        scenarios.stated_nodes(None, 3)
 
 
 def test_overrides_are_laid_over_the_document_and_validated() -> None:
