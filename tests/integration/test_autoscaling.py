@@ -30,8 +30,8 @@ INTERVAL = 2.0
 WINDOW = 12.0
 
 
-def _haproxy_series(exporter: DrivenExporter, queue: float) -> None:
-    drive_haproxy(exporter, "web", queue=queue, served=20, arrivals_per_second=40, total_time_seconds=0.05)
+def _haproxy_series(exporter: DrivenExporter, queue: float, served: float = 20) -> None:
+    drive_haproxy(exporter, "web", queue=queue, served=served, arrivals_per_second=40, total_time_seconds=0.05)
 
 
 def _first_scrape_of(prometheus_url: str, ns: str, value: float, after: float) -> float:
@@ -74,9 +74,12 @@ def test_scales_out_on_queue_waits_out_the_window_and_holds_without_metrics(k: K
                        timeout=60, what="signals from Prometheus")
             assert _replicas(k, ns) == 2
 
-            # Raise the queue: scaled out within two intervals of Prometheus seeing it.
+            # Raise the queue, with the workers busy enough (1000 in flight over 200 x 0.7) that the
+            # demand asks for the same 8: scaled out within two intervals of Prometheus seeing it.
+            # (A backlog alone would not be remembered by the scale-down window: the engine keeps
+            # the other signals' demand when the queue wins; unit-tested in test_engine.py.)
             raised = time.time()
-            _haproxy_series(exporter, queue=80)
+            _haproxy_series(exporter, queue=80, served=1000)
             k.wait_for("deployment", "web", ns, lambda d: d["spec"]["replicas"] == 8,
                        timeout=30, what="scale-out to 8")
             ssvc = k.get("ssvc", "web", ns)

@@ -79,3 +79,10 @@ def cost_ratio(subject: Result, oracle: Result) -> float:
 
 def versus_all(subject: Result, others: Sequence[Result]) -> tuple[Versus, ...]:
     return tuple(Versus(subject, other) for other in others)
+
+
+def cheapest_reaching(results: Iterable[Result], attainment: float) -> Result | None:
+    """The cheapest run at or above `attainment` (within the step): what matching a policy's
+    attainment costs a peer with hindsight of its own grid; None when no configuration does."""
+    reaching = [r for r in results if r.slo_attainment >= attainment - ATTAINMENT_STEP]
+    return min(reaching, key=lambda r: r.replica_seconds) if reaching else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spillway.sim.compare import Versus, cost_ratio, tuned
+from spillway.sim.compare import Versus, cheapest_reaching, cost_ratio, tuned
 from spillway.sim.run import Result
 
 
@@ -44,3 +44,10 @@ def test_verdicts(subject: tuple[float, float], other: tuple[float, float], verd
 
 def test_cost_ratio_to_the_oracle() -> None:
     assert cost_ratio(_result("s", 1, 1250), _result("o", 1, 1000)) == pytest.approx(1.25)
+
+
+def test_cheapest_reaching_an_attainment() -> None:
+    runs = [_result("a", 0.999, 900), _result("b", 0.995, 700), _result("c", 0.98, 400)]
+    found = cheapest_reaching(runs, 0.995)
+    assert found is not None and found.policy == "b"
+    assert cheapest_reaching(runs, 0.9995) is None

@@ -1,0 +1,389 @@
+"""Spillway's scaling against the HPA, KEDA and Knative, on every trace, in the simulator.
+
+Every trace (five synthetic shapes, and the six real windows of ../shared/traces scaled to one
+peak) is offered to the same service under every policy: Spillway's engine as configured below,
+each peer with its defaults and with each configuration of its own grid (the tuned peer is the
+cheapest of the grid reaching the goal on that trace: sim/compare.py), and the oracle. Same
+seeds for all. Writes bench/autoscalers.md and bench/autoscalers/*.png.
+
+    python bench/autoscalers.py                      # everything (about 15 min on 2 cores)
+    python bench/autoscalers.py --quick              # the synthetic traces only, shorter
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import pickle
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from spillway.api import parse_spec
+from spillway.api.spec import ScalableServiceSpec
+from spillway.sim import traces
+from spillway.scaling.queueing import replicas_for_latency
+from spillway.sim.compare import GOAL, Versus, cheapest_reaching, cost_ratio, tuned
+from spillway.sim.distributions import bimodal, lognormal
+from spillway.sim.model import Flavor, Service, Simulation, poisson_arrivals
+from spillway.sim.peers import hpa, keda, knative, oracle
+from spillway.sim.policy import Foresight, Policy
+from spillway.sim.run import Result, Scenario, quantile, run
+from spillway.sim.spillway import SpillwayPolicy
+from spillway.sim.traces import Trace
+
+ROOT = Path(__file__).resolve().parent
+TRACES_DIR = ROOT.parent.parent / "shared" / "traces"
+
+# The service every policy scales: a Tomcat-like replica of 8 workers and 100 queued requests,
+# log-normal service times (mean 250 ms, p99 about 700 ms), 30 s from scheduling to ready.
+CONCURRENCY, QUEUE_LIMIT, TIMEOUT_SECONDS, STARTUP_SECONDS = 8, 100, 10.0, 30.0
+SERVICE_TIME = lognormal(0.25, 0.5)
+OBJECTIVE_SECONDS, QUANTILE = 1.0, 0.99
+MIN_REPLICAS, MAX_REPLICAS = 2, 80
+PEAK_RPS = 600.0  # about 30 replicas at 70 % busy
+SEED = 11
+
+SPILLWAY: dict[str, Any] = {
+    "template": {"spec": {"containers": [{"name": "app", "image": "app",
+                                          "ports": [{"name": "http", "containerPort": 8080}]}]}},
+    "replicas": {"min": MIN_REPLICAS, "max": MAX_REPLICAS},
+    "capacity": {"concurrency": CONCURRENCY, "queueLimit": QUEUE_LIMIT, "timeout": f"{TIMEOUT_SECONDS:g}s"},
+    "scaling": {"prometheus": {"url": "http://prometheus:9090"}, "metricsSource": "HAProxy",
+                "targets": {"latency": {"objective": f"{OBJECTIVE_SECONDS * 1000:g}ms", "quantile": QUANTILE}}},
+}
+
+REAL = {
+    "azure-llm-conv": "Azure Public Dataset, AzureLLMInferenceTrace_conv (CC-BY 4.0)",
+    "azure-llm-code": "Azure Public Dataset, AzureLLMInferenceTrace_code (CC-BY 4.0)",
+    "nasa-surge": "NASA Kennedy Space Center WWW logs, July 1995 (Internet Traffic Archive)",
+    "nasa-morning-ramp": "NASA Kennedy Space Center WWW logs, 7 July 1995 (Internet Traffic Archive)",
+    "twitter-surge": "Twitter event-rate series (reconfigurable-ml-pipeline/web-service-datasets)",
+    "twitter-double-spike": "Twitter event-rate series (reconfigurable-ml-pipeline/web-service-datasets)",
+}
+
+
+def spillway_spec() -> ScalableServiceSpec:
+    return parse_spec(SPILLWAY)
+
+
+def service() -> Service:
+    return Service(concurrency=CONCURRENCY, queue_limit=QUEUE_LIMIT, timeout=TIMEOUT_SECONDS,
+                   service_time=SERVICE_TIME, startup=STARTUP_SECONDS)
+
+
+def synthetic(quick: bool) -> dict[str, Trace]:
+    scale = 0.5 if quick else 1.0
+    minutes = 60 * scale
+    return {
+        "step": traces.step(PEAK_RPS / 5, PEAK_RPS, at=10 * minutes, duration=40 * minutes),
+        "spike": traces.spike(PEAK_RPS / 10, 10.0, at=10 * minutes, rise=10.0, hold=10 * minutes,
+                              duration=40 * minutes),
+        "diurnal": traces.diurnal(PEAK_RPS / 8, PEAK_RPS, period=40 * minutes, duration=80 * minutes),
+        "ramp": traces.ramp(PEAK_RPS / 10, PEAK_RPS, duration=30 * minutes),
+        "on-off": traces.on_off(PEAK_RPS, on=120.0, off=240.0, duration=40 * minutes),
+    }
+
+
+def trace(key: str, quick: bool) -> Trace:
+    if key in REAL:
+        return traces.from_csv(key, (TRACES_DIR / f"{key}.csv").read_text()).scaled_to(PEAK_RPS)
+    return synthetic(quick)[key]
+
+
+def scenario(key: str, quick: bool) -> Scenario:
+    """Every run starts where a service already running before the window would stand: at the
+    count the first minute's highest rate needs (never a cold start at `min`)."""
+    t = trace(key, quick)
+    first = replicas_for_latency(t.peak_between(0, 60), SERVICE_TIME.mean_seconds, CONCURRENCY, OBJECTIVE_SECONDS,
+                                 QUANTILE, MAX_REPLICAS)
+    return Scenario(t, service(), OBJECTIVE_SECONDS, MIN_REPLICAS, MAX_REPLICAS,
+                    initial_replicas=first or MAX_REPLICAS, algorithm="LeastConnection", seed=SEED)
+
+
+FAMILIES: dict[str, Callable[..., Policy]] = {
+    "HPA": lambda s, **k: hpa.HPA(MIN_REPLICAS, MAX_REPLICAS, **k),
+    "KEDA": lambda s, **k: keda.KEDA(MIN_REPLICAS, MAX_REPLICAS, **k),
+    "Knative": lambda s, **k: knative.Knative(MIN_REPLICAS, MAX_REPLICAS, container_concurrency=CONCURRENCY, **k),
+}
+GRIDS = {"HPA": hpa.tuned_grid(), "KEDA": keda.tuned_grid(), "Knative": knative.tuned_grid()}
+
+
+def policy(family: str, knobs: dict[str, Any], s: Scenario) -> Policy:
+    if family == "Spillway":
+        return SpillwayPolicy(spillway_spec())
+    if family == "Oracle":
+        foresight = Foresight(s.trace.rate, SERVICE_TIME.mean_seconds, CONCURRENCY, STARTUP_SECONDS)
+        return oracle.Oracle(foresight, OBJECTIVE_SECONDS, QUANTILE, MIN_REPLICAS, MAX_REPLICAS, **knobs)
+    return FAMILIES[family](s, **knobs)
+
+
+def job(key: str, quick: bool, family: str, index: int) -> tuple[str, str, int, Result]:
+    knobs = GRIDS[family][index] if family in GRIDS else {}
+    s = scenario(key, quick)
+    result = run(s, policy(family, knobs, s))
+    if index:  # only the defaults are plotted
+        result = dataclasses.replace(result, timeline=())
+    return key, family, index, result
+
+
+def jobs_for(keys: list[str]) -> list[tuple[str, str, int]]:
+    found = []
+    for key in keys:
+        found += [(key, "Spillway", 0), (key, "Oracle", 0)]
+        found += [(key, family, i) for family, grid in GRIDS.items() for i in range(len(grid))]
+    return found
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.2f} %"
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value * 1000:.0f} ms"
+
+
+def trace_section(key: str, t: Trace, runs: dict[str, list[Result]]) -> tuple[list[str], dict[str, Any]]:
+    spill, best = runs["Spillway"][0], runs["Oracle"][0]
+    rows = ["| policy | SLO attainment | p99 | timeouts + refused | replica-seconds | cost × oracle | Spillway vs it |",
+            "|---|---:|---:|---:|---:|---:|---|"]
+    verdicts: dict[str, str] = {}
+    matched: list[str] = []
+
+    def row(label: str, r: Result, versus: str) -> None:
+        rows.append(f"| {label} | {_pct(r.slo_attainment)} | {_seconds(r.p99_seconds)} | "
+                    f"{r.timeouts + r.refused:,} | {r.replica_seconds:,.0f} | {cost_ratio(r, best):.2f} | {versus} |")
+
+    row("**Spillway**", spill, "")
+    for family in GRIDS:
+        default, chosen = runs[family][0], tuned(runs[family])
+        verdicts[f"{family}"] = Versus(spill, default).verdict
+        verdicts[f"{family} tuned"] = Versus(spill, chosen).verdict
+        row(f"{default.policy} (default)", default, verdicts[family])
+        row(f"{chosen.policy} (tuned)", chosen, verdicts[f"{family} tuned"])
+        match = cheapest_reaching(runs[family], spill.slo_attainment)
+        matched.append(f"{family}: no configuration of its grid reaches it" if match is None else
+                       f"{family}: {match.policy} at {match.replica_seconds / max(spill.replica_seconds, 1):.2f}× "
+                       "Spillway's replica-seconds")
+    row("Oracle (knows the future)", best, "")
+    met = (spill.slo_attainment >= GOAL and cost_ratio(spill, best) <= 1.25
+           and all(v == "dominates" for v in verdicts.values()))
+    summary = {"trace": key, "attainment": spill.slo_attainment, "cost": cost_ratio(spill, best),
+               "verdicts": verdicts, "met": met}
+    source = f" Source: {REAL[key]}, `shared/traces/{key}.csv`, scaled to a {PEAK_RPS:g} req/s peak." if key in REAL \
+        else ""
+    head = [f"### {key}", "", f"{t.duration / 60:.0f} min, peak {t.peak:.0f} req/s, mean {t.mean():.0f} req/s.{source}",
+            "", f"![{key}](autoscalers/{key}.png)", ""]
+    tail = ["", f"Matching Spillway's {_pct(spill.slo_attainment)} costs the peers, each at the cheapest "
+            f"configuration of its grid that does: {'; '.join(matched)}.", ""]
+    return head + rows + tail + why(spill, best, t, verdicts), summary
+
+
+def why(spill: Result, best: Result, t: Trace, verdicts: dict[str, str]) -> list[str]:
+    """Where the target is missed on this trace, what the timelines say about it."""
+    notes = []
+    if spill.slo_attainment < GOAL:
+        failing = [p for p in spill.timeline if p.errors or (p.p95_seconds or 0) > OBJECTIVE_SECONDS]
+        span = f"{failing[0].time / 60:.1f}–{failing[-1].time / 60:.1f} min" if failing else "no sample"
+        lost = sum(p.errors for p in failing)
+        reason = (f"the oracle itself reaches {_pct(best.slo_attainment)}, so no policy that only reacts can"
+                  if best.slo_attainment < GOAL else
+                  f"it is lost in the {len(failing) * 5} s of samples between {span} where the load outran the "
+                  "replicas ready (a surge is seen one scrape and one interval late, then the new pods take "
+                  f"{STARTUP_SECONDS:g} s); {lost:,} requests timed out or were refused there")
+        notes.append(f"- **Attainment {_pct(spill.slo_attainment)} < 99 %**: {reason}.")
+    ratio = cost_ratio(spill, best)
+    if ratio > 1.25:
+        excess = after_peak = 0.0
+        for ours, theirs in zip(spill.timeline, best.timeline, strict=False):
+            extra = max(0, ours.replicas - theirs.replicas) * 5
+            excess += extra
+            if t.rate(ours.time - 1) < 0.8 * t.peak_between(max(0.0, ours.time - 300), ours.time):
+                after_peak += extra
+        share = after_peak / excess if excess else 0.0
+        notes.append(f"- **Cost {ratio:.2f}× the oracle's > 1.25×**: {share * 100:.0f} % of the replica-seconds "
+                     "above the oracle's fall where the load is under 80 % of its last 5 minutes' peak, where the "
+                     "default scale-down (a 5-minute window, then 10 % a minute) keeps capacity on purpose; the "
+                     "rest is the utilization target's headroom (70 % busy) and the surges' overshoot.")
+    lost_to = [peer for peer, verdict in verdicts.items() if verdict != "dominates"]
+    if lost_to:
+        notes.append(f"- **Not dominating** {', '.join(lost_to)}: see the rows above; `trades` is more within the "
+                     "objective at more cost, or less at less.")
+    return [*notes, ""] if notes else []
+
+
+def plot(key: str, t: Trace, runs: dict[str, list[Result]], folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (load, replicas) = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+    seconds = [p.time for p in runs["Spillway"][0].timeline]
+    load.plot([s / 60 for s in seconds], [t.rate(s - 1) for s in seconds], color="black", linewidth=0.8)
+    load.set_ylabel("offered req/s")
+    load.set_title(f"{key}: load and replicas asked for")
+    for family in ("Oracle", "Spillway", *GRIDS):
+        result = runs[family][0]
+        replicas.step([p.time / 60 for p in result.timeline], [p.replicas for p in result.timeline],
+                      where="post", label=family, linewidth=1.6 if family == "Spillway" else 0.9)
+    replicas.set_ylabel("replicas")
+    replicas.set_xlabel("minutes")
+    replicas.legend(loc="upper left", fontsize=8, ncol=5)
+    figure.tight_layout()
+    folder.mkdir(parents=True, exist_ok=True)
+    figure.savefig(folder / f"{key}.png", dpi=90)
+    plt.close(figure)
+
+
+def balancing_section() -> list[str]:
+    """Fixed replicas, no autoscaler: how each algorithm spreads long-tail requests over
+    heterogeneous replicas (three fast ones to one half-speed one, weights 2:1)."""
+    slow = bimodal(0.05, 2.0, 0.03)  # 3 % of requests take 2 s on average
+    flavors = (Flavor(share=3, speed=1.0, weight=2), Flavor(share=1, speed=0.5, weight=1))
+    replicas, concurrency = 8, 8
+    # six full-speed replicas and two half-speed ones: workers over the mean service time
+    capacity = (6 * concurrency + 2 * concurrency * 0.5) / slow.mean_seconds
+    rate = 0.75 * capacity
+    lines = ["## Balancing: long requests on heterogeneous replicas", "",
+             f"{replicas} replicas of {concurrency} workers (six at full speed, two at half speed; WeightedRatio "
+             "weights them 2:1), queue 100, timeout 10 s; service times bimodal: 97 % exponential with mean "
+             f"50 ms, 3 % with mean 2 s; Poisson arrivals at {rate:.0f} req/s (about 75 % busy) for 10 min; "
+             "objective 1 s.", "",
+             "| algorithm | SLO attainment | p50 | p99 | timeouts + refused |", "|---|---:|---:|---:|---:|"]
+    p99: dict[str, float] = {}
+    for algorithm in ("RoundRobin", "Random", "LeastConnection", "WeightedRatio"):
+        svc = Service(concurrency=concurrency, queue_limit=100, timeout=10.0, service_time=slow)
+        simulation = Simulation(svc, replicas, algorithm, seed=SEED, flavors=flavors)
+        simulation.arrive_at(poisson_arrivals(lambda _: rate, 0.0, 600.0, rate, random.Random(SEED)))
+        simulation.run_until(700.0)
+        outcome = simulation.outcome
+        ordered = sorted(outcome.latencies)
+        within = sum(1 for latency in ordered if latency <= 1.0)
+        p99[algorithm] = quantile(ordered, 0.99) or 0.0
+        lines.append(f"| {algorithm} | {_pct(within / outcome.arrived)} | {_seconds(quantile(ordered, 0.5))} | "
+                     f"{_seconds(p99[algorithm])} | {outcome.timeouts + outcome.refused:,} |")
+    lines += ["", f"Round robin and random hand a replica its turn whatever it holds, so requests queue behind the "
+              f"slow ones a replica is already serving (the seed note's long requests piling onto one server), "
+              f"more so on the half-speed replicas: their p99 is {p99['RoundRobin'] / p99['LeastConnection']:.1f}× "
+              f"and {p99['Random'] / p99['LeastConnection']:.1f}× least connection's, which sends each request to "
+              "the replica with the fewest in flight. Weights fix the speed difference but not the long "
+              "requests. Hence LeastConnection as the HAProxy provider's default."]
+    return [*lines, ""]
+
+
+def report(summaries: list[dict[str, Any]], sections: list[str], balancing: list[str], elapsed: float,
+           quick: bool) -> str:
+    families = [f"{f}{t}" for f in GRIDS for t in ("", " tuned")]
+    head = ["| trace | Spillway SLO attainment | cost × oracle | " + " | ".join(f"vs {f}" for f in families)
+            + " | target met |", "|---|---:|---:|" + "---|" * len(families) + "---|"]
+    for s in summaries:
+        head.append(f"| {s['trace']} | {_pct(s['attainment'])} | {s['cost']:.2f} | "
+                    + " | ".join(s["verdicts"][f] for f in families) + f" | {'yes' if s['met'] else '**no**'} |")
+    spec = parse_spec(SPILLWAY)
+    lines = [
+        "# Autoscalers in the simulator: Spillway, the HPA, KEDA and Knative",
+        "",
+        "Generated by `python bench/autoscalers.py" + (" --quick" if quick else "") + "`: "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, {elapsed / 60:.1f} min. "
+        "Deterministic under its seed: the same code gives the same numbers.",
+        "",
+        "**Target** (issue 12): on every trace Spillway reaches ≥ 99 % SLO attainment, at most 1.25× the "
+        "oracle's replica-seconds, and against each peer, default and tuned, is at least as good on both "
+        "and strictly better on one (`dominates`). `trades` means better on one and worse on the other; "
+        "ties are differences under 0.01 percentage point of attainment or 0.5 % of cost.",
+        "",
+        *head,
+        "",
+        "## Setup",
+        "",
+        f"- **Service**: replicas of {CONCURRENCY} workers, queue {QUEUE_LIMIT}, client timeout "
+        f"{TIMEOUT_SECONDS:g} s; service times log-normal, mean {SERVICE_TIME.mean_seconds * 1000:g} ms, "
+        f"σ 0.5 (p99 ≈ 700 ms); {STARTUP_SECONDS:g} s from a pod's creation to its readiness; "
+        f"least-connection balancing; {MIN_REPLICAS}–{MAX_REPLICAS} replicas, each run starting at the count "
+        "the first minute's peak needs (a service already running, not a cold start).",
+        f"- **Objective**: a request counts when answered within {OBJECTIVE_SECONDS:g} s; SLO attainment is "
+        "the share of all arrived requests that were (timeouts and refusals never are). "
+        "Cost is replica-seconds (starting and draining pods count).",
+        "- **Signals**: each policy reads what its real counterpart reads (sim/pipeline.py): Spillway the "
+        "HAProxy preset through Prometheus scraping every 15 s; KEDA the queue through the same "
+        "Prometheus; the HPA busy workers / concurrency from metrics-server at 15 s resolution; "
+        "Knative the per-second concurrency of its queue-proxies.",
+        f"- **Spillway**: `scaling.decide` unchanged, interval {spec.scaling.interval.total_seconds():g} s, "
+        f"the defaults of the CRD except the latency objective ({OBJECTIVE_SECONDS * 1000:g} ms at "
+        f"p{QUANTILE * 100:g}); one configuration for every trace.",
+        "- **Peers**: defaults as published (sim/peers/*.py name their sources); tuned = the cheapest "
+        "configuration of the peer's own grid reaching 99 % on that trace, else its best attainment.",
+        "- **Oracle**: knows the future rate and the mean service time, asks one start-up delay ahead "
+        "for the fewest replicas Erlang C says meet the objective at p99: the limit, not a policy.",
+        f"- **Traces**: synthetic shapes at a {PEAK_RPS:g} req/s peak, and the six windows of "
+        "`shared/traces/` scaled to the same peak (sources in each section).",
+        "",
+        "## Per trace",
+        "",
+        *sections,
+        *balancing,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="synthetic traces only, half as long")
+    parser.add_argument("--traces", nargs="*", help="only these traces (names)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", default=str(ROOT / "autoscalers.md"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the report from the last run's results (kept in ~/.cache/spillway)")
+    args = parser.parse_args(argv)
+    keys = list(synthetic(args.quick))
+    if not args.quick:
+        missing = [k for k in REAL if not (TRACES_DIR / f"{k}.csv").exists()]
+        if missing:
+            print(f"the real traces are read from {TRACES_DIR}; missing: {', '.join(missing)}", file=sys.stderr)
+            return 2
+        keys += list(REAL)
+    if args.traces:
+        keys = [k for k in keys if k in args.traces]
+    started = time.monotonic()
+    runs: dict[str, dict[str, list[Result]]]
+    cache = Path(os.environ.get("SPILLWAY_CACHE", Path.home() / ".cache" / "spillway")) / (
+        "bench-autoscalers" + ("-quick" if args.quick else "") + ".pickle")
+    if args.report_only:
+        runs, elapsed = pickle.loads(cache.read_bytes())
+    else:
+        runs = {k: {} for k in keys}
+        work = jobs_for(keys)
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            futures = [pool.submit(job, key, args.quick, family, index) for key, family, index in work]
+            for done, future in enumerate(futures, 1):
+                key, family, index, result = future.result()
+                runs[key].setdefault(family, []).append(result)
+                print(f"[{done}/{len(futures)}] {key} {result.policy}: {_pct(result.slo_attainment)}, "
+                      f"{result.replica_seconds:,.0f} replica-s", file=sys.stderr)
+        elapsed = time.monotonic() - started
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(pickle.dumps((runs, elapsed)))
+    sections, summaries = [], []
+    out = Path(args.out)
+    for key in keys:
+        t = trace(key, args.quick)
+        section, summary = trace_section(key, t, runs[key])
+        sections += section
+        summaries.append(summary)
+        plot(key, t, runs[key], out.parent / "autoscalers")
+    out.write_text(report(summaries, sections, balancing_section(), elapsed, args.quick))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
