@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import inspect
 import os
 import pickle
 import platform
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from spillway.api import parse_spec
+from spillway import sim as sim_package
 from spillway.api.spec import ScalableServiceSpec
 from spillway.sim import traces
 from spillway.scaling.queueing import replicas_for_latency
@@ -115,9 +118,20 @@ FAMILIES: dict[str, Callable[..., Policy]] = {
 GRIDS = {"HPA": hpa.tuned_grid(), "KEDA": keda.tuned_grid(), "Knative": knative.tuned_grid()}
 
 
+# Spillway fed as fresh signals as Knative's (a 1 s scrape of the balancer, a 5 s interval) and
+# with a 60 s scale-down window like Knative's stable window: how much of a gap to Knative is the
+# signal path and the window, not the engine. Not a default; a configuration a user can choose.
+FRESH_SCRAPE_SECONDS = 1.0
+FRESH: dict[str, Any] = {"interval": "5s", "behavior": {"scaleDown": {
+    "stabilizationWindow": "60s", "maxStepPercent": 100, "period": "15s"}}}
+
+
 def policy(family: str, knobs: dict[str, Any], s: Scenario) -> Policy:
     if family == "Spillway":
         return SpillwayPolicy(spillway_spec())
+    if family == "Spillway-fresh":
+        spec = {**SPILLWAY, "scaling": {**SPILLWAY["scaling"], **FRESH}}
+        return SpillwayPolicy(parse_spec(spec), name="Spillway (fresh signals)")
     if family == "Oracle":
         foresight = Foresight(s.trace.rate, SERVICE_TIME.mean_seconds, CONCURRENCY, STARTUP_SECONDS)
         return oracle.Oracle(foresight, OBJECTIVE_SECONDS, QUANTILE, MIN_REPLICAS, MAX_REPLICAS, **knobs)
@@ -127,16 +141,33 @@ def policy(family: str, knobs: dict[str, Any], s: Scenario) -> Policy:
 def job(key: str, quick: bool, family: str, index: int) -> tuple[str, str, int, Result]:
     knobs = GRIDS[family][index] if family in GRIDS else {}
     s = scenario(key, quick)
+    if family == "Spillway-fresh":
+        s = dataclasses.replace(s, scrape_interval=FRESH_SCRAPE_SECONDS)
     result = run(s, policy(family, knobs, s))
     if index:  # only the defaults are plotted
         result = dataclasses.replace(result, timeline=())
     return key, family, index, result
 
 
+def sources_digest() -> str:
+    """What the results depend on: the simulator, the engine and the API models, and this
+    benchmark's scenarios (not its report, which can change without a new run)."""
+    package = Path(sim_package.__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted([*package.glob("sim/**/*.py"), *package.glob("scaling/*.py"), *package.glob("api/*.py")]):
+        digest.update(path.read_bytes())
+    for part in (synthetic, trace, scenario, policy, job, jobs_for):
+        digest.update(inspect.getsource(part).encode())
+    digest.update(repr((SPILLWAY, FRESH, FRESH_SCRAPE_SECONDS, CONCURRENCY, QUEUE_LIMIT, TIMEOUT_SECONDS,
+                        STARTUP_SECONDS, SERVICE_TIME, OBJECTIVE_SECONDS, QUANTILE, MIN_REPLICAS, MAX_REPLICAS,
+                        PEAK_RPS, SEED, GRIDS)).encode())
+    return digest.hexdigest()
+
+
 def jobs_for(keys: list[str]) -> list[tuple[str, str, int]]:
     found = []
     for key in keys:
-        found += [(key, "Spillway", 0), (key, "Oracle", 0)]
+        found += [(key, "Spillway", 0), (key, "Spillway-fresh", 0), (key, "Oracle", 0)]
         found += [(key, family, i) for family, grid in GRIDS.items() for i in range(len(grid))]
     return found
 
@@ -173,11 +204,17 @@ def trace_section(key: str, t: Trace, runs: dict[str, list[Result]]) -> tuple[li
         matched.append(f"{family}: no configuration of its grid reaches it" if match is None else
                        f"{family}: {match.policy} at {match.replica_seconds / max(spill.replica_seconds, 1):.2f}× "
                        "Spillway's replica-seconds")
+    fresh = runs["Spillway-fresh"][0]
+    fresh_vs = Versus(fresh, runs["Knative"][0]).verdict
+    row("Spillway (fresh signals: 1 s scrape, 5 s interval, 60 s scale-down window)", fresh,
+        f"it vs Knative: {fresh_vs}")
     row("Oracle (knows the future)", best, "")
     met = (spill.slo_attainment >= GOAL and cost_ratio(spill, best) <= 1.25
            and all(v == "dominates" for v in verdicts.values()))
     summary = {"trace": key, "attainment": spill.slo_attainment, "cost": cost_ratio(spill, best),
-               "verdicts": verdicts, "met": met}
+               "verdicts": verdicts, "met": met, "oracle": best.slo_attainment, "fresh": fresh_vs,
+               "fresh_attainment": fresh.slo_attainment, "fresh_cost": cost_ratio(fresh, best),
+               "knative_saving": 1 - runs["Knative"][0].replica_seconds / max(spill.replica_seconds, 1.0)}
     source = f" Source: {REAL[key]}, `shared/traces/{key}.csv`, scaled to a {PEAK_RPS:g} req/s peak." if key in REAL \
         else ""
     head = [f"### {key}", "", f"{t.duration / 60:.0f} min, peak {t.peak:.0f} req/s, mean {t.mean():.0f} req/s.{source}",
@@ -303,6 +340,7 @@ def report(summaries: list[dict[str, Any]], sections: list[str], balancing: list
         "",
         *head,
         "",
+        *findings(summaries),
         "## Setup",
         "",
         f"- **Service**: replicas of {CONCURRENCY} workers, queue {QUEUE_LIMIT}, client timeout "
@@ -335,6 +373,71 @@ def report(summaries: list[dict[str, Any]], sections: list[str], balancing: list
     return "\n".join(lines) + "\n"
 
 
+def findings(summaries: list[dict[str, Any]]) -> list[str]:
+    """What the table says, and why the target is not met where it is not. Every list below is
+    computed from this run; the reasons are the experiments named in each."""
+    def listed(names: list[str]) -> str:
+        return ", ".join(names) if names else "none"
+
+    def where(peer: str, verdict: str) -> list[str]:
+        return [s["trace"] for s in summaries if s["verdicts"][peer] == verdict]
+
+    met = [s["trace"] for s in summaries if s["met"]]
+    unreachable = [f"{s['trace']} ({_pct(s['oracle'])})" for s in summaries if s["oracle"] < GOAL]
+    under = [f"{s['trace']} ({_pct(s['attainment'])})" for s in summaries if s["attainment"] < GOAL]
+    fresh = [s["trace"] for s in summaries if s["verdicts"]["Knative"] == "dominated" and s["fresh"] != "dominated"]
+    savings = [s["knative_saving"] * 100 for s in summaries if s["verdicts"]["Knative"] == "dominated"] or [0.0]
+    lines = [
+        "## Findings",
+        "",
+        f"**The target is met on {len(met)} of {len(summaries)} traces**"
+        + (f" ({listed(met)})" if met else "") + ". What the table shows instead:",
+        "",
+        f"- **KEDA**, default and tuned, is dominated on {listed(where('KEDA', 'dominates'))}: a queue "
+        "threshold sizes by a stock, not by the demand, so it acts only once the queue has risen and "
+        "overshoots when it has.",
+        f"- **The HPA** (80 % CPU target) trades on {listed(where('HPA', 'trades'))}: fewer replica-seconds "
+        "for far fewer requests within the objective. Its tuned grid, the cheapest configuration reaching "
+        f"99 % or else its best, is dominated on {listed(where('HPA tuned', 'dominates'))}. It dominates "
+        f"Spillway on {listed(where('HPA', 'dominated'))}: the same attainment (both hold their replicas "
+        "through the pauses with a 5-minute window) for less, running hotter.",
+        f"- **Knative** is dominated on {listed(where('Knative', 'dominates'))} (bursty, sparse real traffic, "
+        "where its 60 s averages swing and its panic mode overshoots), and dominates Spillway on "
+        f"{listed(where('Knative', 'dominated'))}: there it reaches the same or slightly higher attainment "
+        f"at {min(savings):.0f}–{max(savings):.0f} % fewer replica-seconds. Two reasons, each measured: its signal is fresher (each "
+        "queue-proxy's concurrency every second, where Spillway reads a Prometheus scrape every 15 s "
+        "and decides every 15 s), and it sizes by a 60 s average where Spillway takes the largest of its "
+        "proposals on instant readings. Fed as fresh (the `fresh signals` rows: a 1 s scrape of the "
+        "balancer, a 5 s interval, a 60 s scale-down window), Spillway's unchanged engine stops losing "
+        f"to Knative on {listed(fresh)}, not on the others. Averaging Spillway's in-flight reading over a "
+        "minute, tried on the synthetic traces, cut about 5 % of the cost but lost 1.5 to 11 points of "
+        "attainment on the step and the spike, so the engine keeps instant readings.",
+    ]
+    if unreachable:
+        lines.append(f"- **99 % is out of reach of any policy that only reacts** on {listed(unreachable)}: the "
+                     "oracle itself stays under it there.")
+    lines += [
+        f"- **Under 99 %** on {listed(under)}: the requests are lost in the first seconds of each surge "
+        f"(each section gives the span and the count): a surge is seen a scrape and an interval late, then "
+        f"the new pods take {STARTUP_SECONDS:g} s; the oracle, asking one start-up ahead, loses none. "
+        "Only capacity already running hides that: headroom (issue 13).",
+        "- **Cost over 1.25× the oracle's** everywhere: where load falls, the default scale-down keeps "
+        "capacity for 5 minutes and then releases 10 % a minute, on purpose; where it rises, the "
+        "utilization target's 30 % headroom and the surges' overshoot (each section splits the excess).",
+        "",
+        "What the simulator found in the engine, each fixed with a test (`git log` has the numbers): the "
+        "service time read from in-flight / rate was five times too short once requests were refused "
+        "(the rate counts them, the workers never see them); panic never fired for a service whose "
+        "queues hold less than a timeout's work (a queue never reads beyond what it holds); one backlog "
+        "held its replica count for the whole scale-down window (a queue is a stock, not a rate); and a "
+        "p99 objective was sized as a mean when the latency signal was HAProxy's mean. Before them, on "
+        "the synthetic traces at half length, Spillway reached 82.7 % on the spike at 5.8× the oracle's "
+        "cost; after, 90.0 % at 2.8×.",
+        "",
+    ]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="synthetic traces only, half as long")
@@ -354,24 +457,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.traces:
         keys = [k for k in keys if k in args.traces]
     started = time.monotonic()
-    runs: dict[str, dict[str, list[Result]]]
     cache = Path(os.environ.get("SPILLWAY_CACHE", Path.home() / ".cache" / "spillway")) / (
         "bench-autoscalers" + ("-quick" if args.quick else "") + ".pickle")
-    if args.report_only:
-        runs, elapsed = pickle.loads(cache.read_bytes())
-    else:
-        runs = {k: {} for k in keys}
-        work = jobs_for(keys)
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(job, key, args.quick, family, index) for key, family, index in work]
-            for done, future in enumerate(futures, 1):
-                key, family, index, result = future.result()
-                runs[key].setdefault(family, []).append(result)
-                print(f"[{done}/{len(futures)}] {key} {result.policy}: {_pct(result.slo_attainment)}, "
-                      f"{result.replica_seconds:,.0f} replica-s", file=sys.stderr)
-        elapsed = time.monotonic() - started
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_bytes(pickle.dumps((runs, elapsed)))
+    version = sources_digest()
+    done: dict[tuple[str, str, int], Result] = {}
+    elapsed = 0.0
+    try:
+        cached_version, cached, cached_elapsed = pickle.loads(cache.read_bytes())
+    except (OSError, ValueError, TypeError, pickle.UnpicklingError, AttributeError, EOFError):
+        cached_version = None  # none yet, or another version's
+    if cached_version == version:
+        done, elapsed = cached, cached_elapsed  # the same code gave these: run only what is missing
+    if args.report_only and not done:
+        print(f"no results of this code in {cache}: run without --report-only", file=sys.stderr)
+        return 2
+    work = [w for w in jobs_for(keys) if w not in done]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(job, key, args.quick, family, index) for key, family, index in work]
+        for count, future in enumerate(futures, 1):
+            key, family, index, result = future.result()
+            done[(key, family, index)] = result
+            print(f"[{count}/{len(futures)}] {key} {result.policy}: {_pct(result.slo_attainment)}, "
+                  f"{result.replica_seconds:,.0f} replica-s", file=sys.stderr)
+    elapsed += time.monotonic() - started
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(pickle.dumps((version, done, elapsed)))
+    runs: dict[str, dict[str, list[Result]]] = {k: {} for k in keys}
+    for key, family, index in jobs_for(keys):  # in the grids' order: the default first
+        runs[key].setdefault(family, []).append(done[(key, family, index)])
     sections, summaries = [], []
     out = Path(args.out)
     for key in keys:
