@@ -28,7 +28,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from spillway.scaling.proposals import Signals
+from spillway.scaling.proposals import SIGNAL_NAMES, Signals
 from spillway.sim.model import RECENT_SAMPLES, Pod, Simulation
 from spillway.sim.policy import PodUsage, ResourceMetrics
 
@@ -100,16 +100,14 @@ class Pipelines:
         self._rng = random.Random(seed)
         self._now = 0.0
         self._ready = 0
-        self._phase = scrape_interval / 2  # a target's scrape offset within the interval
         self._series = {name: _Series() for name in ("requests", "queue", "sessions", "total_time")}
         # metrics-server: per pod, (time, busy area) of its last two samples
         self._cpu: dict[int, tuple[tuple[float, float], ...]] = {}
-        self._ready_since: dict[int, float] = {}
         self._unready = 0
         # Knative: per pod, its inflight area a second ago; the per-second sums
         self._inflight: dict[int, float] = {}
         self._buckets: deque[tuple[float, float]] = deque()
-        self._next_scrape = self._phase
+        self._next_scrape = scrape_interval / 2  # a target's scrape offset within the interval
         self._next_resolution = 0.0
 
     @property
@@ -122,9 +120,6 @@ class Pipelines:
         self._now = now
         pods = simulation.pods()
         self._ready = sum(1 for p in pods if p.ready)
-        for pod in pods:
-            if pod.ready:
-                self._ready_since.setdefault(pod.index, now)
         live = {p.index for p in pods if p.ready}
         self._knative(pods, live, now)
         if now + 1e-9 >= self._next_resolution:
@@ -193,8 +188,7 @@ class Pipelines:
         full = present is not None and present > RECENT_SAMPLES
         values["latency_seconds"] = mean if (mean is not None and full and increase is not None
                                              and increase > 0) else None
-        missing = frozenset({"queue_depth": "queue_depth", "in_flight": "in_flight", "arrival_rate": "arrival_rate",
-                             "latency_seconds": "latency"}[name] for name, value in values.items() if value is None)
+        missing = frozenset(SIGNAL_NAMES[name] for name, value in values.items() if value is None)
         return Signals(queue_depth=values["queue_depth"], in_flight=values["in_flight"],
                        arrival_rate=values["arrival_rate"], latency_seconds=values["latency_seconds"],
                        missing=missing, rate_window_seconds=RATE_WINDOW_SECONDS, latency_kind="mean")
