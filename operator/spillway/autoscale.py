@@ -26,11 +26,12 @@ from spillway import telemetry
 from spillway.api import SpecError, parse_spec
 from spillway.api.spec import Prometheus, ScalableServiceSpec
 from spillway.api.status import rfc3339
+from spillway.capacity import Unschedulable, unschedulable
 from spillway.metrics.presets import grouped, latency_kind, render
 from spillway.ports import Cluster, Credentials, GroupedSignalSource, Reading, SignalSource
 from spillway.reporting import Report
 from spillway.resources.meta import Owner
-from spillway.resources.workload import deployment_name, split_by_weight
+from spillway.resources.workload import app_selector, deployment_name, split_by_weight
 from spillway.scaling.behavior import EngineState
 from spillway.scaling.engine import Decision, decide
 from spillway.scaling.proposals import Signals, displayed
@@ -155,7 +156,8 @@ def act(cluster: Cluster, body: dict[str, Any], observation: Observation, now: d
                       latency_kind=latency_kind(spec.scaling.metrics_source) if not spec.scaling.queries.latency
                       else "quantile")
     before = memory.state if memory.state is not None else EngineState.from_status(status)
-    decision = decide(spec, signals, current, before, now)
+    waiting = _waiting(cluster, owner, spec, deployments)
+    decision = decide(spec, signals, current, before, now, unschedulable=waiting.count)
     _observe(owner, reading.values, decision)
 
     paused = spec.scaling.paused
@@ -176,6 +178,13 @@ def act(cluster: Cluster, body: dict[str, Any], observation: Observation, now: d
         conditions = report.set(conditions, "ScalingLimited", decision.limited is not None,
                                 decision.limited or "WithinLimits", decision.reason if decision.limited else
                                 "The count is within bounds and step limits.")
+    if waiting.count:
+        conditions = report.set(conditions, "CapacityPending", True, "Unschedulable", (
+            f"{waiting.count} of {current} replicas wait for a node; no scale-up until they are scheduled. "
+            f"The scheduler: {waiting.message}"))
+    else:
+        conditions = report.set(conditions, "CapacityPending", False, "Scheduled",
+                                "Every replica asked for has a node.")
     if reading.missing:
         conditions = report.set(conditions, "MetricsAvailable", False, "MetricsUnavailable", "; ".join(
             f"{_SIGNAL_FIELDS[s]}: {why}" for s, why in sorted(reading.missing.items())))
@@ -187,6 +196,7 @@ def act(cluster: Cluster, body: dict[str, Any], observation: Observation, now: d
         "signals": {**{_SIGNAL_FIELDS[s]: displayed(v) for s, v in reading.values.items()}, "time": stamp},
         "lastDecision": {"replicas": decision.replicas, "signal": decision.signal, "reason": decision.reason,
                          "time": stamp},
+        "unschedulableReplicas": waiting.count,
         "conditions": conditions,
     }
     if not paused:
@@ -254,6 +264,18 @@ def _visible(status: dict[str, Any]) -> dict[str, Any]:
         shown["conditions"] = sorted(((c.get("type"), c.get("status"), c.get("reason"), c.get("message"))
                                       for c in conditions if isinstance(c, dict)), key=repr)
     return shown
+
+
+def _waiting(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec,
+             deployments: dict[str, dict[str, Any]]) -> Unschedulable:
+    """The app's replicas that wait for a node; the pods are listed only while some replica asked
+    for is not ready (a Pending pod is never ready), so a settled service costs no request."""
+    asked = sum(d["spec"].get("replicas", 1) for d in deployments.values())
+    ready = sum((d.get("status") or {}).get("readyReplicas") or 0 for d in deployments.values())
+    if ready >= asked:
+        return Unschedulable(0, "")
+    adopted = deployments.get(spec.target_ref.name) if spec.target_ref is not None else None
+    return unschedulable(cluster, owner.namespace, app_selector(owner, spec, adopted))
 
 
 def _deployment_names(owner: Owner, spec: ScalableServiceSpec) -> list[str]:

@@ -26,7 +26,7 @@ from spillway.metrics.prometheus import PrometheusSignals
 from spillway.ports import ClusterError
 from spillway.kube.sentinels import RedisClient
 from spillway.reconcile import reconcile
-from spillway.resources import sessionstore
+from spillway.resources import headroom, sessionstore
 from spillway.resources.meta import Owner
 from spillway.sessions import Follower
 
@@ -62,6 +62,7 @@ def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> No
     if getattr(memo, "probe", None) is None:
         memo.probe = RedisClient()
     memo.operator_peer = operator_peer_from_env()
+    memo.headroom = headroom_settings_from_env()
     if getattr(memo, "peering", None):
         ensure_peering(memo.cluster, memo.peering, getattr(memo, "namespaces", None) or [])
 
@@ -75,6 +76,13 @@ def operator_peer_from_env() -> dict[str, Any] | None:
         return None
     pairs = dict(item.split("=", 1) for item in selector.split(",") if "=" in item)
     return sessionstore.operator_peer(namespace, pairs) if pairs else None
+
+
+def headroom_settings_from_env() -> headroom.Settings:
+    """The placeholders' pause image and PriorityClass, as the chart sets them."""
+    return headroom.Settings(image=os.environ.get("SPILLWAY_PAUSE_IMAGE") or headroom.DEFAULT_PAUSE_IMAGE,
+                             priority_class=os.environ.get("SPILLWAY_HEADROOM_PRIORITY_CLASS")
+                             or headroom.DEFAULT_PRIORITY_CLASS)
 
 
 def ensure_peering(cluster: KubeCluster, name: str, namespaces: list[str]) -> None:
@@ -195,7 +203,7 @@ def _scale_once(memo: kopf.Memo, namespace: str, name: str, watched: dict[str, A
             moved = outcome.decision is not None and outcome.decision.direction != "none"
             last = memo.resynced.get(key)
             if moved or last is None or now - last >= RESYNC:
-                reconcile(memo.cluster, body, datetime.now(UTC), memo.probe, memo.operator_peer)
+                reconcile(memo.cluster, body, datetime.now(UTC), memo.probe, memo.operator_peer, memo.headroom)
                 memo.resynced[key] = now
         telemetry.INTERVALS.labels(outcome="ok").inc()
         return outcome.seconds
@@ -229,7 +237,7 @@ def _reconcile(memo: kopf.Memo, namespace: str, name: str, retry: bool = True) -
             body = memo.cluster.get(f"{GROUP}/{VERSION}", KIND, namespace, name)
             if body is None:
                 return
-            outcome = reconcile(memo.cluster, body, datetime.now(UTC), memo.probe, memo.operator_peer)
+            outcome = reconcile(memo.cluster, body, datetime.now(UTC), memo.probe, memo.operator_peer, memo.headroom)
         except ClusterError as err:
             telemetry.RECONCILES.labels(result="error").inc()
             if retry and err.retryable:

@@ -14,23 +14,34 @@ from typing import Any
 
 from spillway.api import SpecError, parse_spec
 from spillway.api.spec import ScalableServiceSpec
+from spillway.capacity import reconcile_headroom
 from spillway.children import apply_changed, remove_owned
 from spillway.ports import Cluster, ClusterError, RedisPort
+from spillway.api.status import find_condition
 from spillway.reporting import Conditions, Outcome, Report
 from spillway.resources import balancing
 from spillway.resources.balancing import haproxy
 from spillway.resources.balancing.base import Context, Plan, Requirement
-from spillway.resources.capabilities import verdicts
+from spillway.resources import headroom
 from spillway.resources.meta import Owner, selector_string
 from spillway.resources.sessionstore import ROTATE_ANNOTATION
-from spillway.resources.workload import APP, app_selector, build_app, deployment_name, pool_selector
+from spillway.resources.workload import (
+    APP,
+    DEFAULT_REQUESTS,
+    app_selector,
+    build_app,
+    defaulted_requests,
+    deployment_name,
+    pool_selector,
+)
 from spillway.scaling.bounds import standing_replicas
 from spillway.sessions import StoreOutcome, reconcile_store
 
 def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: RedisPort | None = None,
-              operator: dict[str, Any] | None = None) -> Outcome:
+              operator: dict[str, Any] | None = None, settings: headroom.Settings | None = None) -> Outcome:
     """`probe` asks a Sentinel-mode store's sentinels who the primary is; `operator` is the
-    NetworkPolicy peer that lets the operator's pods reach them (None outside a cluster)."""
+    NetworkPolicy peer that lets the operator's pods reach them (None outside a cluster);
+    `settings` the headroom placeholders' image and PriorityClass."""
     owner = Owner.from_body(body)
     status = body.get("status") or {}
     generation = body["metadata"].get("generation")
@@ -42,7 +53,7 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: Redi
         conditions = report.set(conditions, "SpecValid", False, "InvalidSpec", str(err))
         conditions = report.set(conditions, "Ready", False, "InvalidSpec", "The spec is invalid; nothing was changed.")
         return report.publish({"conditions": conditions}, ready=False, message=str(err))
-    conditions = report.set(conditions, "SpecValid", True, "Valid", "The spec is valid.")
+    conditions = report.set(conditions, "SpecValid", *_spec_valid(spec))
 
     adopted = None
     if spec.target_ref is not None:
@@ -73,6 +84,11 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: Redi
         applied = _apply_all(cluster, owner, spec, replicas, adopted, live, report, session)
         balancer_objects = [o for o in plan.objects if (o["apiVersion"], o["kind"]) not in skipped]
         applied_balancer = _apply_balancer(cluster, owner, spec, balancer_objects, report, cleanup)
+        app_deployments = {d["metadata"]["name"]: d for d in ([adopted] if adopted is not None else applied)
+                           if d is not None and d.get("kind", "Deployment") == "Deployment"}
+        room = reconcile_headroom(cluster, owner, spec, replicas, app_deployments, settings or headroom.Settings(),
+                                  cleanup, str((find_condition(conditions, "HeadroomReady") or {}).get("reason")))
+        report.writes += room.writes
     except ClusterError as err:
         if err.retryable:
             raise
@@ -95,11 +111,10 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: Redi
         conditions = report.drop(conditions, "SessionStoreReady")
     else:
         conditions = report.set(conditions, "SessionStoreReady", *session.condition)
-    for verdict in verdicts(owner, spec):
-        if verdict.status is None:
-            conditions = report.drop(conditions, verdict.type)
-        else:
-            conditions = report.set(conditions, verdict.type, verdict.status, verdict.reason, verdict.message)
+    if room.condition is None:
+        conditions = report.drop(conditions, "HeadroomReady")
+    else:
+        conditions = report.set(conditions, "HeadroomReady", *room.condition)
     balancer = plan.balancer
     fields = {
         "replicas": running,
@@ -111,6 +126,20 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: Redi
         "conditions": conditions,
     }
     return report.publish(fields, ready=all_ready, message=f"{ready}/{replicas} ready")
+
+
+def _spec_valid(spec: ScalableServiceSpec) -> tuple[bool, str, str]:
+    """Valid, with a warning where Spillway filled in requests the template leaves out."""
+    if spec.template is None:
+        return True, "Valid", "The spec is valid."
+    missing = defaulted_requests(spec.template.get("spec") or {})
+    if not missing:
+        return True, "Valid", "The spec is valid."
+    stated = " and ".join(f"{q} {r}" for r, q in DEFAULT_REQUESTS.items())
+    return True, "DefaultRequests", (
+        f"The template states no request for {', '.join(missing)}: Spillway requests {stated} where one is missing. "
+        "The scheduler and cluster autoscalers place and add nodes by requests; set resources.requests in the "
+        "template to what one replica needs.")
 
 
 def _adoption_problem(spec: ScalableServiceSpec, adopted: dict[str, Any] | None) -> tuple[str, str] | None:

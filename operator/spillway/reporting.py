@@ -13,12 +13,18 @@ from typing import Any
 
 from spillway.api.status import find_condition, set_condition
 from spillway.ports import Cluster
-from spillway.resources.capabilities import NOT_HONOURED
+from spillway.resources.balancing.base import NOT_HONOURED as BALANCING_NOT_HONOURED
 
 Conditions = list[dict[str, object]]
 # Reasons that mean a person must act; the others are progress and get Normal events.
 WARNING_REASONS = {"InvalidSpec", "TargetNotFound", "TargetUnsupported", "ApplyFailed", "MetricsUnavailable",
-                   "SecretUnavailable", *NOT_HONOURED}
+                   "SecretUnavailable", *BALANCING_NOT_HONOURED,
+                   # the session store's reasons that need a person (sessionstore.state)
+                   "SecretNotFound", "SecretKeyNotFound", "InvalidURL", "InvalidSettings", "NoQuorum",
+                   # a spec filled in with defaults, and what the cluster cannot give (spillway.reconcile,
+                   # spillway.autoscale)
+                   "DefaultRequests", "Unschedulable", "PriorityClassNotFound", "PriorityNotLower",
+                   "APINotInstalled", "InvalidRequests"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class Report:
             # Whoever reads this body next (the reconcile after the scaling loop) sees it.
             self.body["status"] = {**live, **status}
         for condition in self.moved:
-            if condition["type"] == "SpecValid" and condition["status"] == "True" and not live:
+            if condition["type"] == "SpecValid" and condition["reason"] == "Valid" and not live:
                 continue  # a new valid resource: its Ready event says enough
             # A True condition may still say that part of the spec is not honoured.
             warning = condition["reason"] in WARNING_REASONS

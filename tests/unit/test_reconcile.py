@@ -169,7 +169,9 @@ def test_what_cannot_be_honoured_is_a_condition_and_one_warning(cluster: FakeClu
     reconcile(cluster, body, NOW)
     balancer = _condition(body, "BalancerReady")
     assert (balancer["status"], balancer["reason"]) == ("True", "AlgorithmNotHonoured")
-    assert _condition(body, "HeadroomReady")["reason"] == "HeadroomNotAvailable"
+    room = _condition(body, "HeadroomReady")
+    assert (room["status"], room["reason"]) == ("False", "PriorityClassNotFound")
+    assert ("Warning", "PriorityClassNotFound", room["message"]) in cluster.events
     assert ("Warning", "AlgorithmNotHonoured", balancer["message"]) in cluster.events
     assert body["status"]["balancer"] == {"provider": "Service", "algorithm": "Random",
                                           "endpoint": "checkout.shop.svc:80"}

@@ -145,6 +145,7 @@ def crd() -> dict[str, Any]:
         ("Max", "integer", ".spec.replicas.max", "Most replicas"),
         ("Desired", "integer", ".status.desiredReplicas", "Replicas Spillway wants"),
         ("Ready", "integer", ".status.readyReplicas", "Ready replicas"),
+        ("Unschedulable", "integer", ".status.unschedulableReplicas", "Replicas waiting for a node"),
         ("Queue", "number", ".status.signals.queueDepth", "Requests waiting"),
         ("Latency", "number", ".status.signals.latencySeconds", "Latency at the target quantile (s)"),
         ("Provider", "string", ".spec.balancing.provider", "Balancer"),

@@ -352,9 +352,38 @@ class DisruptionBudget(SpecModel):
 
 
 class Headroom(SpecModel):
-    replicas: int = Field(0, ge=0, le=1000, description=(
-        "Preemptible placeholder pods that keep room warm for scale-out."))
-    priority_class_name: str | None = Field(None, max_length=253, description="PriorityClass of the placeholders.")
+    """Room kept free for the next scale-out, so that new replicas start without waiting for a
+    node: a CapacityBuffer where the cluster serves that API, else low-priority placeholder pods
+    that the app's pods preempt."""
+
+    rules = (
+        Rule("!(has(self.replicas) && has(self.percent))",
+             "headroom: set at most one of replicas and percent",
+             lambda h: h.replicas is None or h.percent is None),
+        Rule("!has(self.minReplicas) || has(self.percent)",
+             "headroom.minReplicas is the floor of headroom.percent: set percent with it",
+             lambda h: h.min_replicas is None or h.percent is not None, ".minReplicas"),
+    )
+    replicas: int | None = Field(None, ge=0, le=1000, description=(
+        "A fixed number of pods' worth of room, each sized like one of the app's pods."))
+    percent: int | None = Field(None, ge=1, le=1000, description=(
+        "Room as a percent of the app's current replica count, rounded up; follows the app as it scales."))
+    min_replicas: int | None = Field(None, ge=0, le=1000, description=(
+        "Floor of the room asked by percent (default 1)."))
+    mechanism: Literal["Auto", "CapacityBuffer", "Placeholders"] = Field("Auto", description=(
+        "How the room is kept. Auto: a CapacityBuffer (autoscaling.x-k8s.io/v1beta1) where the cluster serves "
+        "that API, else placeholder pods. Placeholders suits a cluster whose autoscaler has buffers turned off."))
+    priority_class_name: str | None = Field(None, max_length=253, description=(
+        "PriorityClass of the placeholder pods (default: the one the chart installs, value -1). Its value "
+        "must be lower than the app pods' priority, or they cannot preempt the placeholders."))
+
+    def pods(self, current: int) -> int:
+        """Pods' worth of room for an app of `current` replicas."""
+        if self.replicas is not None:
+            return self.replicas
+        if self.percent is None:
+            return 0
+        return max(1 if self.min_replicas is None else self.min_replicas, -(-max(current, 0) * self.percent // 100))
 
 
 class PoolCapacity(SpecModel):
@@ -413,7 +442,8 @@ class ScalableServiceSpec(SpecModel):
     session_store: SessionStore = Field(default_factory=SessionStore, description="Where sessions live.")
     disruption_budget: DisruptionBudget = Field(default_factory=DisruptionBudget, description=(
         "PodDisruptionBudget of the app."))
-    headroom: Headroom = Field(default_factory=Headroom, description="Warm spare room for scale-out.")
+    headroom: Headroom = Field(default_factory=Headroom, description=(
+        "Room kept free on the nodes so that a scale-out starts at once (none by default)."))
     pools: list[Pool] = Field(default_factory=list, max_length=8, description=(
         "Heterogeneous replicas: each pool is a Deployment from the same template with its overrides."),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]})

@@ -14,7 +14,7 @@ from spillway.api.rules import SpecModel
 
 ConditionType = Literal[
     "Ready", "SpecValid", "ScalingActive", "ScalingLimited", "MetricsAvailable",
-    "BalancerReady", "SessionStoreReady", "HeadroomReady",
+    "BalancerReady", "SessionStoreReady", "HeadroomReady", "CapacityPending",
 ]
 
 # Cap of status.recommendations and status.scaleEvents (maxItems in the CRD); the scaling engine
@@ -78,6 +78,8 @@ class ScalableServiceStatus(SpecModel):
     replicas: int | None = Field(None, description="Replicas that exist (scale subresource).")
     ready_replicas: int | None = Field(None, description="Replicas that are ready.")
     desired_replicas: int | None = Field(None, description="Replicas Spillway wants.")
+    unschedulable_replicas: int | None = Field(None, ge=0, description=(
+        "Replicas waiting for a node: the scheduler found none with room (PodScheduled=False, Unschedulable)."))
     selector: str | None = Field(None, description="Label selector of the replicas (scale subresource).")
     last_scale_time: str | None = Field(None, description="When the replica count last changed (RFC 3339).")
     last_decision: Decision | None = Field(None, description="The last scaling decision and why.")
@@ -91,7 +93,7 @@ class ScalableServiceStatus(SpecModel):
     session_store: SessionStoreStatus | None = Field(None, description="The session store in effect.")
     conditions: list[Condition] = Field(default_factory=list, max_length=32, description=(
         "Ready, SpecValid, ScalingActive, ScalingLimited, MetricsAvailable, BalancerReady, SessionStoreReady, "
-        "HeadroomReady."),
+        "HeadroomReady, CapacityPending."),
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
 
 

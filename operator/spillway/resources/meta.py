@@ -71,3 +71,18 @@ def child_name(owner: Owner, suffix: str, limit: int = 63) -> str:
         return full
     digest = hashlib.sha256(full.encode()).hexdigest()[:8]
     return f"{full[: limit - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+# What cluster autoscalers read on pods (docs/autoscaling.md gives each one's reason).
+# The Cluster Autoscaler removes no node whose pods have local storage (an emptyDir) unless they
+# say they are safe to evict: https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/FAQ.md
+SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+# Karpenter never voluntarily disrupts (consolidates, drifts) a node running such a pod:
+# https://karpenter.sh/docs/concepts/disruption/#pod-level-controls
+DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+
+
+def evictable(safe: bool) -> dict[str, str]:
+    """Pod annotations: `safe` when losing the pod loses nothing its PDB does not already guard;
+    otherwise both autoscalers are told to leave its node alone."""
+    return {SAFE_TO_EVICT: "true"} if safe else {SAFE_TO_EVICT: "false", DO_NOT_DISRUPT: "true"}

@@ -9,7 +9,7 @@ from typing import Any
 
 from spillway import GROUP
 from spillway.api.spec import Pool, ScalableServiceSpec
-from spillway.resources.meta import POOL_LABEL, Owner, metadata, selector_labels
+from spillway.resources.meta import POOL_LABEL, SAFE_TO_EVICT, Owner, metadata, selector_labels
 
 APP = "app"
 
@@ -17,6 +17,34 @@ APP = "app"
 # https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted
 _POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 _CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+# Requests of an app container whose template states none (neither a request nor a limit, which
+# Kubernetes would copy): without them the scheduler packs pods onto a node without bound and a
+# cluster autoscaler cannot tell how many more fit on a new one. Documented in docs/autoscaling.md.
+DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
+
+
+def defaulted_requests(pod_spec: dict[str, Any]) -> list[str]:
+    """`container/resource` for each request of DEFAULT_REQUESTS that an app container leaves
+    unstated, in the template's order."""
+    found = []
+    for container in pod_spec.get("containers") or []:
+        resources = container.get("resources") or {}
+        stated = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+        found += [f"{container.get('name')}/{r}" for r in DEFAULT_REQUESTS if r not in stated]
+    return found
+
+
+def with_default_requests(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """`pod_spec` (changed in place) with DEFAULT_REQUESTS where a container states neither a
+    request nor a limit of that resource."""
+    for container in pod_spec.get("containers") or []:
+        resources = container.setdefault("resources", {})
+        stated = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+        missing = {r: q for r, q in DEFAULT_REQUESTS.items() if r not in stated}
+        if missing:
+            resources["requests"] = {**(resources.get("requests") or {}), **missing}
+    return pod_spec
 
 
 def split_by_weight(total: int, weights: list[int]) -> list[int]:
@@ -74,9 +102,14 @@ def build_deployment(owner: Owner, spec: ScalableServiceSpec, replicas: int, poo
     template = copy.deepcopy(spec.template)
     template_meta = template.setdefault("metadata", {})
     template_meta["labels"] = {**(template_meta.get("labels") or {}), **match}
+    annotations = template_meta.get("annotations") or {}
+    # The app's pods keep nothing on their node (sessions live in the store): the Cluster
+    # Autoscaler may drain it, within the PDB, even when the template mounts an emptyDir.
+    annotations = {SAFE_TO_EVICT: "true", **annotations}
     if checksum is not None:  # a new password or address rolls the app onto it
-        template_meta["annotations"] = {**(template_meta.get("annotations") or {}), SESSION_STORE_CHECKSUM: checksum}
-    pod_spec = with_env(restricted(template.get("spec") or {}), env or [])
+        annotations[SESSION_STORE_CHECKSUM] = checksum
+    template_meta["annotations"] = annotations
+    pod_spec = with_env(with_default_requests(restricted(template.get("spec") or {})), env or [])
     if pool is not None and pool.node_selector:
         pod_spec["nodeSelector"] = {**(pod_spec.get("nodeSelector") or {}), **pool.node_selector}
     template["spec"] = pod_spec
@@ -125,6 +158,9 @@ def build_pdb(owner: Owner, spec: ScalableServiceSpec, selector: dict[str, str])
         # One pod at a time by default: a floor of minAvailable=1 with replicas.min=1 would block
         # every node drain.
         pdb["maxUnavailable"] = 1 if budget.max_unavailable is None else budget.max_unavailable
+    # A replica that is not ready serves no one: it never blocks a node drain (a crash-looping
+    # pod would otherwise hold its node forever against a cluster autoscaler's scale-down).
+    pdb["unhealthyPodEvictionPolicy"] = "AlwaysAllow"
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": metadata(owner, owner.name, APP), "spec": pdb}
 

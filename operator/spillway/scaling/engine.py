@@ -10,6 +10,10 @@ in panic, when a queue the current replicas can never drain within capacity.time
 the proposal is taken at once (within max). Missing data never lowers the count below
 min(current, max): with some signals missing, proposals may raise it but not lower it; with none
 readable, Hold keeps it and Fallback raises it to fallbackReplicas after `after` failed intervals.
+While replicas asked for earlier wait for a node (`unschedulable`, the pods the scheduler marked
+Unschedulable), no scale-up is made: the signal that asked for them still reads the load they
+have not yet served, and more Pending pods would only wait beside them. The recommendation is
+still recorded, so the count resumes from it once they are scheduled.
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ class Decision:
     objective_unreachable: str | None = None
 
 
-def decide(spec: ScalableServiceSpec, signals: Signals, current: int, state: EngineState, now: datetime) -> Decision:
+def decide(spec: ScalableServiceSpec, signals: Signals, current: int, state: EngineState, now: datetime,
+           unschedulable: int = 0) -> Decision:
     now = utc(now)
     behavior = spec.scaling.behavior
     bounds = spec.replicas
@@ -95,6 +100,10 @@ def decide(spec: ScalableServiceSpec, signals: Signals, current: int, state: Eng
         elif held.notes:
             limited = "Stabilizing"
 
+    if unschedulable > 0 and final > current:
+        notes.append(f"{unschedulable} of the replicas asked for wait for a node: not scaling up to {final} "
+                     "until they are scheduled")
+        final, limited = current, "CapacityPending"
     floor = clamp(current, bounds)
     if not available and final < floor:
         below = "scaling down" if floor == current else f"scaling below max {floor}"

@@ -98,7 +98,8 @@ def test_names_printer_columns_and_categories() -> None:
     spec = crd()["spec"]
     assert spec["names"]["shortNames"] == ["ssvc"] and spec["names"]["categories"] == ["spillway"]
     columns = [c["name"] for c in spec["versions"][0]["additionalPrinterColumns"]]
-    assert columns == ["Min", "Max", "Desired", "Ready", "Queue", "Latency", "Provider", "Balancer", "Age"]
+    assert columns == ["Min", "Max", "Desired", "Ready", "Unschedulable", "Queue", "Latency", "Provider", "Balancer",
+                       "Age"]
 
 
 def test_list_maps_have_required_keys() -> None:

@@ -11,7 +11,7 @@ from spillway.api import parse_spec
 from spillway.api.spec import ScalableServiceSpec
 from spillway.resources.balancing import Context, haproxy, render, service
 from spillway.resources.balancing.base import Plan
-from spillway.resources.meta import Owner
+from spillway.resources.meta import SAFE_TO_EVICT, Owner
 from spillway.resources.workload import pool_selector
 from tests.unit.conftest import minimal_spec
 
@@ -161,7 +161,9 @@ def test_the_balancer_is_never_a_single_point_of_failure() -> None:
         "kubernetes.io/hostname"
     pdb = _objects(plan, "PodDisruptionBudget")[0]
     assert pdb["spec"] == {"selector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
-                           "maxUnavailable": 1}
+                           "maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+    # Stateless: a cluster autoscaler may drain its node within the PDB.
+    assert deployment["spec"]["template"]["metadata"]["annotations"][SAFE_TO_EVICT] == "true"
     front = next(s for s in _objects(plan, "Service") if s["metadata"]["name"] == "checkout")
     assert front["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
 

@@ -43,7 +43,7 @@ from spillway.resources.balancing.base import (
     Verdict,
     default_algorithm,
 )
-from spillway.resources.meta import Owner, child_name, labels, metadata, selector_labels
+from spillway.resources.meta import Owner, child_name, evictable, labels, metadata, selector_labels
 
 COMPONENT = "balancer"
 HTTP_PORT = 8080  # unprivileged: the restricted profile drops NET_BIND_SERVICE
@@ -316,7 +316,7 @@ def _deployment(owner: Owner, spec: ScalableServiceSpec, config: str, selector: 
     if settings.tolerations:
         pod_spec["tolerations"] = [dict(t) for t in settings.tolerations]
     annotations = {CHECKSUM: checksum, "prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT),
-                   "prometheus.io/path": "/metrics"}
+                   "prometheus.io/path": "/metrics", **evictable(True)}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -364,7 +364,9 @@ def _backend_services(owner: Owner, spec: ScalableServiceSpec, context: Context)
 def _pdb(owner: Owner, selector: dict[str, str]) -> dict[str, Any]:
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": metadata(owner, config_name(owner), COMPONENT),
-            "spec": {"selector": {"matchLabels": selector}, "maxUnavailable": 1}}
+            "spec": {"selector": {"matchLabels": selector}, "maxUnavailable": 1,
+                     # A balancer pod that is not ready serves nothing: draining its node may evict it.
+                     "unhealthyPodEvictionPolicy": "AlwaysAllow"}}
 
 
 def _pod_monitor(owner: Owner, selector: dict[str, str]) -> dict[str, Any]:

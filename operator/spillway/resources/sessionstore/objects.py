@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from spillway.api.spec import ScalableServiceSpec
 from spillway.api.units import parse_quantity
-from spillway.resources.meta import Owner, labels, metadata, selector_labels
+from spillway.resources.meta import Owner, evictable, labels, metadata, selector_labels
 from spillway.resources.sessionstore.config import (
     CHECKSUM, CONFIG_DIR, NO_ROTATION, ROTATION_CURRENT, ROTATION_PREVIOUS, Rotation, app_password, DATA_DIR, ENV_KEYS, PRIMARY, QUORUM, READY_REDIS, REDIS, REDIS_PORT, ROLE_LABEL, RUN_DIR,
     SECRET_DIR, SENTINEL, SENTINEL_ENV_KEYS, SENTINEL_PORT, SENTINELS, START_REDIS, START_SENTINEL, UID,
@@ -267,7 +267,10 @@ def _statefulset(owner: Owner, component: str, replicas: int, pod_labels: dict[s
         "podManagementPolicy": "Parallel" if component == SENTINEL else "OrderedReady",
         "selector": {"matchLabels": selector_labels(owner, component)},
         "updateStrategy": {"type": "RollingUpdate"},
-        "template": {"metadata": {"labels": pod_labels, "annotations": {CHECKSUM: checksum}}, "spec": pod_spec},
+        # A lone Redis (Standalone) holds every session: node scale-down must not move it. Sentinel
+        # mode's pods are replicated and their PDB lets one go at a time.
+        "template": {"metadata": {"labels": pod_labels, "annotations": {
+            CHECKSUM: checksum, **evictable(component == SENTINEL or replicas > 1)}}, "spec": pod_spec},
     }
     if claims:
         spec["volumeClaimTemplates"] = claims
