@@ -1,4 +1,4 @@
-"""The balancing providers' CRDs at their pinned releases, installed into a test cluster.
+"""The balancing providers' CRDs and the autoscalers' CapacityBuffer at their pinned releases, in a test cluster.
 
 `crds.sh` fetches each set from the provider's Go module (cached); `install_crds` applies the
 chosen sets server-side and waits until every CRD in them is Established. Only the providers'
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SETS = ("gateway-standard", "gateway-experimental", "envoy-gateway", "istio", "prometheus-operator")
+SETS = ("gateway-standard", "gateway-experimental", "envoy-gateway", "istio", "prometheus-operator", "capacity-buffer")
 
 
 def fetch() -> dict[str, Path]:

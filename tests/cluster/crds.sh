@@ -16,6 +16,13 @@
 #                          kubernetes/customresourcedefinitions.gen.yaml
 #   prometheus-operator    github.com/prometheus-operator/prometheus-operator v0.85.0
 #                          example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml
+#   capacity-buffer        sigs.k8s.io/karpenter v1.14.3
+#                          pkg/apis/crds/autoscaling.x-k8s.io_capacitybuffers.yaml (the
+#                          autoscaling.x-k8s.io/v1beta1 CapacityBuffer, as Karpenter 1.14 installs
+#                          it; the Cluster Autoscaler's own apis module is not served by the proxy).
+#                          That release needs Go 1.26.10, newer than this machine's, for `go mod
+#                          download`: its zip is taken from the proxy directly and the one file is
+#                          checked against the sha256 it had when first fetched through Go.
 # NGINX Gateway Fabric is missing: the proxy answers 403 "This module version is not available"
 # for github.com/nginx/nginx-gateway-fabric/v2 (v2.6.0, v2.6.1, v2.6.2), the path without /v2
 # and both version lists.
@@ -25,6 +32,8 @@ GATEWAY_API_VERSION=v1.6.3
 ENVOY_GATEWAY_VERSION=v1.9.1
 ISTIO_API_VERSION=v1.30.8  # Istio 1.30.8
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
+KARPENTER_VERSION=v1.14.3
+CAPACITY_BUFFER_SHA256=66fd5680b902b38fb9657ad2b432196a06c42b37d078e53be2e39909200a6342
 CACHE=${SPILLWAY_CACHE:-$HOME/.cache/spillway}
 OUT=$CACHE/crds
 # A module cache of this run's own: the zips are only read here, never built, and are removed
@@ -89,6 +98,22 @@ fetch_group() {  # NAME VERSION MODULE FILE GROUP: the CRDs of one API group fro
   finish "$dir"
 }
 
+fetch_zip_file() {  # NAME VERSION MODULE FILE SHA256: one file of a module's zip from the proxy
+  local dir=$OUT/$1-$2 url sum
+  have "$dir" && return
+  url="$(go env GOPROXY | cut -d, -f1)/$3/@v/$2.zip"
+  echo "fetching $url" >&2
+  rm -rf "$dir.partial"
+  mkdir -p "$dir.partial"
+  curl -fsSL --retry 3 -o "$dir.partial/module.zip" "$url"
+  python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+    "$dir.partial/module.zip" "$3@$2/$4" > "$dir.partial/$(basename "$4")"
+  rm "$dir.partial/module.zip"
+  sum=$(sha256sum "$dir.partial/$(basename "$4")" | cut -d' ' -f1)
+  [ "$sum" = "$5" ] || { echo "$3@$2/$4: sha256 $sum, expected $5" >&2; exit 1; }
+  finish "$dir"
+}
+
 fetch_files gateway-standard "$GATEWAY_API_VERSION" sigs.k8s.io/gateway-api 'config/crd/standard/*.yaml'
 fetch_files gateway-experimental "$GATEWAY_API_VERSION" sigs.k8s.io/gateway-api 'config/crd/experimental/*.yaml'
 fetch_files envoy-gateway "$ENVOY_GATEWAY_VERSION" github.com/envoyproxy/gateway \
@@ -101,4 +126,7 @@ echo "GATEWAY_STANDARD_CRDS=$OUT/gateway-standard-$GATEWAY_API_VERSION"
 echo "GATEWAY_EXPERIMENTAL_CRDS=$OUT/gateway-experimental-$GATEWAY_API_VERSION"
 echo "ENVOY_GATEWAY_CRDS=$OUT/envoy-gateway-$ENVOY_GATEWAY_VERSION"
 echo "ISTIO_CRDS=$OUT/istio-$ISTIO_API_VERSION"
+fetch_zip_file capacity-buffer "$KARPENTER_VERSION" sigs.k8s.io/karpenter \
+  pkg/apis/crds/autoscaling.x-k8s.io_capacitybuffers.yaml "$CAPACITY_BUFFER_SHA256"
 echo "PROMETHEUS_OPERATOR_CRDS=$OUT/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
+echo "CAPACITY_BUFFER_CRDS=$OUT/capacity-buffer-$KARPENTER_VERSION"
