@@ -14,6 +14,7 @@ import yaml
 from tests.integration.components import (
     DrivenExporter, drive_haproxy, haproxy_scrape_labels, prometheus_scraping, wait_until,
 )
+from tests.cluster.crds import install_crds
 from tests.integration.harness import ROOT, Kubectl, OperatorProcess, condition, scalable_service
 from tests.integration.test_real_node import client_pod, echo_app, last_report
 
@@ -207,6 +208,28 @@ def test_operator_runs_full_scenarios_with_only_the_charts_rbac(kube: Any, tmp_p
                       '{"spec": {"sessionStore": {"type": "None"}}}')
                 wait_until(lambda: k.get("statefulset", "store-redis", ns) is None, 60, "the store removed")
                 k.run("delete", "ssvc", "store", "-n", ns, "--wait=true", "--timeout=60s")
+                # Headroom: the chart's PriorityClass read, placeholders applied; with the
+                # CapacityBuffer API, a buffer instead (the CRD looked up, the placeholders listed
+                # and removed); then dropped, which removes the buffer.
+                k.apply(scalable_service("room", ns, headroom={"replicas": 1}))
+                k.wait_for("ssvc", "room", ns, lambda s: (condition(s, "HeadroomReady") or {}).get("reason")
+                           in ("Placeholders", "PlaceholdersPending"), timeout=60, what="placeholders")
+                assert k.get("deployment", "room-headroom", ns) is not None
+                buffer_crds = install_crds(kube.kubectl, ["capacity-buffer"])
+                try:
+                    k.run("patch", "ssvc", "room", "-n", ns, "--type=merge", "-p",
+                          '{"spec": {"headroom": {"mechanism": "CapacityBuffer"}}}')
+                    wait_until(lambda: k.get("capacitybuffers.autoscaling.x-k8s.io", "room-headroom", ns) is not None
+                               and k.get("deployment", "room-headroom", ns) is None, 150,
+                               "placeholders -> buffer (the operator looks a CRD up again within a minute)")
+                    k.run("patch", "ssvc", "room", "-n", ns, "--type=json", "-p",
+                          '[{"op": "remove", "path": "/spec/headroom"}]')
+                    wait_until(lambda: k.get("capacitybuffers.autoscaling.x-k8s.io", "room-headroom", ns) is None,
+                               60, "the buffer removed")
+                    k.run("delete", "ssvc", "room", "-n", ns, "--wait=true", "--timeout=60s")
+                finally:
+                    for name in buffer_crds:
+                        k.run("delete", "crd", name, "--wait=false", check=False)
                 assert k.get("clusterkopfpeering.kopf.dev", "spillway", "default") is not None
             finally:
                 operator.stop()

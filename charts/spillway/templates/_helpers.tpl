@@ -3,6 +3,10 @@
 {{- else -}}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}{{- end -}}
 {{- end -}}
 
+{{- define "spillway.headroomPriorityClass" -}}
+{{- default (printf "%s-headroom" (include "spillway.fullname" .)) .Values.headroom.priorityClass.name -}}
+{{- end -}}
+
 {{- define "spillway.serviceAccountName" -}}
 {{- default (include "spillway.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
