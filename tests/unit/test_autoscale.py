@@ -205,3 +205,96 @@ def test_an_unreachable_objective_is_a_scaling_limited_condition(cluster: FakeCl
     limited = _condition(body, "ScalingLimited")
     assert (limited["status"], limited["reason"]) == ("True", "ObjectiveUnreachable")
     assert "200ms" in limited["message"] or "0.2" in limited["message"], limited["message"]
+
+
+# --- replicas waiting for a node -----------------------------------------------------------------
+
+class CountingCluster(FakeCluster):
+    """Counts the LISTs by kind: a settled service must cost no request beyond its own reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listed: list[str] = []
+
+    def list(self, api_version: str, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        self.listed.append(kind)
+        return super().list(api_version, kind, namespace, labels)
+
+
+UNSCHEDULABLE_MESSAGE = "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available."
+
+
+def _pending(cluster: FakeCluster, count: int) -> None:
+    """`count` of the app's pods the scheduler marked Unschedulable."""
+    labels = cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["template"]["metadata"]["labels"]
+    for i in range(count):
+        cluster.objects[("v1", "Pod", "shop", f"checkout-pending-{i}")] = {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"checkout-pending-{i}", "labels": labels},
+            "spec": {}, "status": {"phase": "Pending", "conditions": [
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                 "message": UNSCHEDULABLE_MESSAGE}]}}
+
+
+def _scheduled(cluster: FakeCluster) -> None:
+    for key in [k for k in cluster.objects if k[1] == "Pod"]:
+        del cluster.objects[key]
+    cluster.make_ready("Deployment", "checkout")
+
+
+def _replicas(cluster: FakeCluster) -> int:
+    replicas: int = cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"]
+    return replicas
+
+
+def test_replicas_waiting_for_a_node_hold_the_scale_up_and_say_why(cluster: FakeCluster) -> None:
+    body = _setup(cluster)
+    memory = Memory()
+    busy = FakeSignals(Reading({"queue_depth": 100.0}))  # asks for 10
+    autoscale(cluster, busy, body, NOW, memory)
+    assert _replicas(cluster) == 6  # 2 -> 6: the step limit
+    cluster.objects[("apps/v1", "Deployment", "shop", "checkout")]["status"] = {"replicas": 6, "readyReplicas": 2}
+    _pending(cluster, 4)
+
+    for seconds in (15, 30, 45):  # the load still asks for more, and the step budget is back
+        autoscale(cluster, busy, body, NOW + timedelta(seconds=seconds), memory)
+        assert _replicas(cluster) == 6, "no scale-up while replicas asked for earlier wait for a node"
+    pending = _condition(body, "CapacityPending")
+    assert (pending["status"], pending["reason"]) == ("True", "Unschedulable")
+    assert pending["message"].startswith("4 of 6 replicas wait for a node; no scale-up until they are scheduled.")
+    assert UNSCHEDULABLE_MESSAGE in pending["message"]
+    assert [e for e in cluster.events if e[1] == "Unschedulable"] == [("Warning", "Unschedulable", pending["message"])]
+    assert body["status"]["unschedulableReplicas"] == 4
+    limited = _condition(body, "ScalingLimited")
+    assert (limited["status"], limited["reason"]) == ("True", "CapacityPending")
+    assert body["status"]["desiredReplicas"] == 6
+
+    _scheduled(cluster)  # a node came; the pods run
+    autoscale(cluster, busy, body, NOW + timedelta(seconds=60), memory)
+    assert _replicas(cluster) == 10, "the scale-up resumes at once"
+    pending = _condition(body, "CapacityPending")
+    assert (pending["status"], pending["reason"]) == ("False", "Scheduled")
+    assert body["status"]["unschedulableReplicas"] == 0
+
+
+def test_replicas_waiting_for_a_node_never_stop_a_scale_down(cluster: FakeCluster) -> None:
+    body = _setup(cluster, behavior={"scaleDown": {"stabilizationWindow": "0s"}})
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 60.0})), body, NOW)
+    assert _replicas(cluster) == 6
+    _pending(cluster, 4)
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 0.0})), body, NOW + timedelta(minutes=2))
+    assert _replicas(cluster) < 6
+    assert _condition(body, "CapacityPending")["status"] == "True"
+
+
+def test_a_settled_service_lists_no_pods() -> None:
+    cluster = CountingCluster()
+    body = _setup(cluster)
+    cluster.make_ready("Deployment", "checkout")
+    cluster.listed.clear()
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 20.0})), body, NOW)
+    assert "Pod" not in cluster.listed
+    assert _condition(body, "CapacityPending")["reason"] == "Scheduled"
+    # While a replica is not ready, the pods are looked at (one LIST).
+    cluster.objects[("apps/v1", "Deployment", "shop", "checkout")]["status"]["readyReplicas"] = 1
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 20.0})), body, NOW + timedelta(seconds=15))
+    assert cluster.listed.count("Pod") == 1

@@ -6,6 +6,7 @@ import pytest
 
 from spillway.ports import ClusterError
 from spillway.reconcile import reconcile
+from spillway.resources import headroom
 from tests.unit.conftest import minimal_spec, resource
 from tests.unit.fakes import FakeCluster
 
@@ -273,3 +274,90 @@ def test_dropping_the_session_store_removes_its_condition(cluster: FakeCluster) 
     reconcile(cluster, body, NOW + timedelta(seconds=5))
     assert all(c["type"] != "SessionStoreReady" for c in body["status"]["conditions"])
     assert _condition(body, "BalancerReady")["reason"] == "ServiceBalancing"
+
+
+# --- cluster autoscaling -------------------------------------------------------------------------
+
+def test_a_template_without_requests_is_valid_with_a_warning_even_when_new(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec())
+    reconcile(cluster, body, NOW)
+    spec_valid = _condition(body, "SpecValid")
+    assert (spec_valid["status"], spec_valid["reason"]) == ("True", "DefaultRequests")
+    assert spec_valid["message"].startswith("The template states no request for app/cpu, app/memory: "
+                                            "Spillway requests 100m cpu and 128Mi memory where one is missing.")
+    assert ("Warning", "DefaultRequests", spec_valid["message"]) in cluster.events
+    requests = cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["template"]["spec"]["containers"][0][
+        "resources"]["requests"]
+    assert requests == {"cpu": "100m", "memory": "128Mi"}
+    events = len(cluster.events)
+    reconcile(cluster, body, NOW + timedelta(seconds=30))
+    assert len(cluster.events) == events, "said once"
+
+
+def test_a_template_stating_its_requests_is_simply_valid(cluster: FakeCluster) -> None:
+    spec = minimal_spec()
+    spec["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "250m"}, "limits": {"memory": "1Gi"}}
+    body = resource(spec)
+    reconcile(cluster, body, NOW)
+    assert _condition(body, "SpecValid")["reason"] == "Valid"
+    assert not any(reason in ("DefaultRequests", "Valid") for _, reason, _ in cluster.events)
+
+
+def _priority_class(cluster: FakeCluster, name: str = "spillway-headroom", value: int = -1) -> None:
+    cluster.objects[("scheduling.k8s.io/v1", "PriorityClass", "", name)] = {"metadata": {"name": name},
+                                                                            "value": value}
+
+
+def test_headroom_placeholders_follow_the_spec_and_go_with_it(cluster: FakeCluster) -> None:
+    _priority_class(cluster, "shop-spare")
+    settings = headroom.Settings(image="mirror.example/pause:3.10.1", priority_class="shop-spare")
+    body = resource(minimal_spec(replicas={"min": 4, "max": 8}, headroom={"percent": 50}))
+    reconcile(cluster, body, NOW, settings=settings)
+    placeholders = cluster.get("apps/v1", "Deployment", "shop", "checkout-headroom")
+    assert placeholders["spec"]["replicas"] == 2
+    pod = placeholders["spec"]["template"]["spec"]
+    assert (pod["priorityClassName"], pod["containers"][0]["image"]) == ("shop-spare", "mirror.example/pause:3.10.1")
+    assert pod["containers"][0]["resources"]["requests"] == {"cpu": "100m", "memory": str(128 * 2**20)}
+    room = _condition(body, "HeadroomReady")
+    assert (room["status"], room["reason"]) == ("False", "PlaceholdersPending")
+    assert reconcile(cluster, body, NOW + timedelta(seconds=5), settings=settings).writes == 0
+
+    cluster.make_ready("Deployment", "checkout-headroom")
+    reconcile(cluster, body, NOW + timedelta(seconds=10), settings=settings)
+    assert _condition(body, "HeadroomReady")["reason"] == "Placeholders"
+    assert ("Normal", "Placeholders", _condition(body, "HeadroomReady")["message"]) in cluster.events
+
+    body["spec"]["headroom"] = {}
+    body["metadata"]["generation"] = 2
+    reconcile(cluster, body, NOW + timedelta(seconds=15), settings=settings)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout-headroom") is None
+    assert all(c["type"] != "HeadroomReady" for c in body["status"]["conditions"])
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout") is not None, "the app stays"
+
+
+def test_the_buffer_api_installed_later_replaces_the_placeholders_without_a_spec_change(cluster: FakeCluster) -> None:
+    _priority_class(cluster)
+    body = resource(minimal_spec(headroom={"replicas": 1}))
+    reconcile(cluster, body, NOW)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout-headroom") is not None
+    cluster.crds["capacitybuffers.autoscaling.x-k8s.io"] = {
+        "metadata": {"name": "capacitybuffers.autoscaling.x-k8s.io"},
+        "spec": {"group": "autoscaling.x-k8s.io", "names": {"kind": "CapacityBuffer"},
+                 "versions": [{"name": "v1beta1", "served": True}]}}
+    reconcile(cluster, body, NOW + timedelta(seconds=30))
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout-headroom") is None
+    buffer = cluster.get("autoscaling.x-k8s.io/v1beta1", "CapacityBuffer", "shop", "checkout-headroom")
+    assert buffer["spec"]["scalableRef"]["name"] == "checkout"
+    assert _condition(body, "HeadroomReady")["reason"] == "CapacityBuffer"
+    assert reconcile(cluster, body, NOW + timedelta(seconds=60)).writes == 0
+
+
+def test_headroom_of_pools_gives_each_pool_its_share(cluster: FakeCluster) -> None:
+    _priority_class(cluster)
+    body = resource(minimal_spec(pools=[{"name": "large", "weight": 3, "nodeSelector": {"size": "l"}},
+                                        {"name": "small", "weight": 1}], headroom={"replicas": 4}))
+    reconcile(cluster, body, NOW)
+    large = cluster.get("apps/v1", "Deployment", "shop", "checkout-large-headroom")
+    small = cluster.get("apps/v1", "Deployment", "shop", "checkout-small-headroom")
+    assert (large["spec"]["replicas"], small["spec"]["replicas"]) == (3, 1)
+    assert large["spec"]["template"]["spec"]["nodeSelector"] == {"size": "l"}

@@ -392,7 +392,7 @@ class PoolCapacity(SpecModel):
 
 
 # Suffixes of Spillway's own children: a pool of one of these names would collide with them.
-RESERVED_POOL_NAMES = ("haproxy", "backends", "balancer", "redis", "sentinel")
+RESERVED_POOL_NAMES = ("haproxy", "backends", "balancer", "redis", "sentinel", "headroom")
 
 
 class Pool(SpecModel):
@@ -402,6 +402,9 @@ class Pool(SpecModel):
         Rule("!(self.name in " + str(list(RESERVED_POOL_NAMES)) + ")",
              "pool name must not be one of " + ", ".join(RESERVED_POOL_NAMES) + " (Spillway's own objects use them)",
              lambda p: p.name not in RESERVED_POOL_NAMES, ".name"),
+        Rule("!self.name.endsWith('-headroom')",
+             "pool name must not end in -headroom (the placeholders of pool NAME are <service>-NAME-headroom)",
+             lambda p: not p.name.endswith("-headroom"), ".name"),
     )
 
     name: str = Field(max_length=20, pattern=DNS_LABEL, description="Pool name, a suffix of its Deployment.")

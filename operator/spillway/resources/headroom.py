@@ -39,9 +39,10 @@ Mechanism = Literal["CapacityBuffer", "Placeholders"]
 
 # Pause runs as nobody; the restricted profile wants a numeric non-root user.
 _NOBODY = 65535
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+)?$")
-_FACTORS = {"m": Decimal("0.001"), "": Decimal(1), "k": Decimal(10) ** 3, "M": Decimal(10) ** 6,
-            "G": Decimal(10) ** 9, "T": Decimal(10) ** 12, "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+)?$")
+_FACTORS = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("0.001"), "": Decimal(1),
+            "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
+            "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
             "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
             "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60}
 
@@ -107,9 +108,14 @@ def placeholders(owner: Owner, target: Target, settings: Settings, priority_clas
     if target.pool is not None:
         match[POOL_LABEL] = target.pool
     app = target.pod_spec
+    requests = pod_requests(app)
+    resources: dict[str, Any] = {"requests": requests}
+    # The API server refuses a request of what cannot be overcommitted without an equal limit.
+    fixed = {r: q for r, q in requests.items() if not _overcommittable(r)}
+    if fixed:
+        resources["limits"] = fixed
     container: dict[str, Any] = {
-        "name": "pause", "image": settings.image,
-        "resources": {"requests": pod_requests(app)},
+        "name": "pause", "image": settings.image, "resources": resources,
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                             "readOnlyRootFilesystem": True},
     }
@@ -146,17 +152,42 @@ def build(owner: Owner, found_targets: list[Target], mechanism: Mechanism, setti
 
 
 def pod_requests(pod_spec: dict[str, Any]) -> dict[str, str]:
-    """What the scheduler counts a pod as requesting: per resource, the sum over its containers,
-    or the largest init container's when that is more (pod overhead is the RuntimeClass's and
-    comes with `runtimeClassName`). Raises ValueError on a quantity it cannot read."""
+    """What the scheduler counts a pod as requesting: per resource, the sum over its containers
+    and sidecars (init containers with `restartPolicy: Always`, which keep running), or what an
+    init container needs beside the sidecars started before it when that is more (Kubernetes'
+    resourcehelper.PodRequests; pod overhead is the RuntimeClass's and comes with
+    `runtimeClassName`). Raises ValueError on a quantity it cannot read."""
     total: dict[str, Decimal] = {}
     for container in pod_spec.get("containers") or []:
-        for resource, value in _requests(container).items():
-            total[resource] = total.get(resource, Decimal(0)) + value
+        _add(total, _requests(container))
+    sidecars: dict[str, Decimal] = {}
+    init_peak: dict[str, Decimal] = {}
     for container in pod_spec.get("initContainers") or []:
-        for resource, value in _requests(container).items():
-            total[resource] = max(total.get(resource, Decimal(0)), value)
+        own = _requests(container)
+        if container.get("restartPolicy") == "Always":
+            _add(total, own)
+            _add(sidecars, own)
+            running = sidecars
+        else:
+            running = _add(dict(sidecars), own)
+        for resource, value in running.items():
+            init_peak[resource] = max(init_peak.get(resource, Decimal(0)), value)
+    for resource, value in init_peak.items():
+        total[resource] = max(total.get(resource, Decimal(0)), value)
     return {resource: _format(value) for resource, value in sorted(total.items())}
+
+
+def _add(into: dict[str, Decimal], more: dict[str, Decimal]) -> dict[str, Decimal]:
+    for resource, value in more.items():
+        into[resource] = into.get(resource, Decimal(0)) + value
+    return into
+
+
+def _overcommittable(resource: str) -> bool:
+    """Kubernetes' IsOverCommitAllowed: native resources (no domain, or kubernetes.io's) other
+    than hugepages; an extended resource such as nvidia.com/gpu is not."""
+    native = "/" not in resource or "kubernetes.io/" in resource
+    return native and not resource.startswith("hugepages-")
 
 
 def _requests(container: dict[str, Any]) -> dict[str, Decimal]:

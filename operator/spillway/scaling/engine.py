@@ -100,11 +100,11 @@ def decide(spec: ScalableServiceSpec, signals: Signals, current: int, state: Eng
         elif held.notes:
             limited = "Stabilizing"
 
-    if unschedulable > 0 and final > current:
+    floor = clamp(current, bounds)
+    if unschedulable > 0 and final > floor:  # held within bounds: min stands even then
         notes.append(f"{unschedulable} of the replicas asked for wait for a node: not scaling up to {final} "
                      "until they are scheduled")
-        final, limited = current, "CapacityPending"
-    floor = clamp(current, bounds)
+        final, limited = floor, "CapacityPending"
     if not available and final < floor:
         below = "scaling down" if floor == current else f"scaling below max {floor}"
         notes.append(f"{', '.join(sorted(signals.missing))} missing: not {below}")

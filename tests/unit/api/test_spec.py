@@ -85,6 +85,17 @@ INVALID: list[tuple[str, dict[str, Any], str, bool]] = [
      "spec.pools[0].name: String should match pattern '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'", True),
     ("pool weight zero", {"pools": [{"name": "big", "weight": 0}]},
      "spec.pools[0].weight: Input should be greater than or equal to 1", True),
+    ("pool name ending in -headroom", {"pools": [{"name": "a-headroom"}]},
+     "spec.pools[0]: pool name must not end in -headroom (the placeholders of pool NAME are <service>-NAME-headroom)",
+     True),
+    ("headroom replicas and percent", {"headroom": {"replicas": 2, "percent": 20}},
+     "spec.headroom: headroom: set at most one of replicas and percent", True),
+    ("headroom floor without percent", {"headroom": {"replicas": 2, "minReplicas": 1}},
+     "spec.headroom: headroom.minReplicas is the floor of headroom.percent: set percent with it", True),
+    ("headroom percent zero", {"headroom": {"percent": 0}},
+     "spec.headroom.percent: Input should be greater than or equal to 1", True),
+    ("unknown headroom mechanism", {"headroom": {"mechanism": "Buffer"}},
+     "spec.headroom.mechanism: Input should be 'Auto', 'CapacityBuffer' or 'Placeholders'", True),
     ("no containers", {"template": {"spec": {"containers": []}}},
      "spec: template.spec.containers must list at least one container with a name and an image", False),
     ("unknown port name", {"port": "web"},
@@ -168,3 +179,13 @@ def test_serialized_spec_parses_back_to_the_same_model() -> None:
     dumped = spec.model_dump(by_alias=True, mode="json", exclude_none=True)
     assert dumped["scaling"]["interval"] == "1m30s"
     assert parse_spec(dumped) == spec
+
+
+@pytest.mark.parametrize(("room", "pods"), [
+    ({}, 0), ({"replicas": 3}, 3), ({"percent": 25}, 3), ({"percent": 1}, 1), ({"percent": 1, "minReplicas": 0}, 1),
+    ({"percent": 10, "minReplicas": 5}, 5),
+])
+def test_headroom_asks_a_fixed_count_or_a_percent_above_a_floor(room: dict[str, Any], pods: int) -> None:
+    spec = parse_spec(minimal_spec(headroom=room))
+    assert spec.headroom.mechanism == "Auto"
+    assert spec.headroom.pods(10) == pods  # an app of 10 replicas

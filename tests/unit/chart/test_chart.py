@@ -91,6 +91,10 @@ def test_two_replicas_with_peering_by_default() -> None:
     (["--set", "bogus=1"], "additional properties 'bogus' not allowed"),
     (["--set", "logFormat=xml"], "at '/logFormat'"),
     (["--set", "watchNamespaces={Bad_Name}"], "at '/watchNamespaces/0'"),
+    # 0 would rank the placeholders with the app pods (none could preempt them); below -10 the
+    # Cluster Autoscaler's expendable cutoff ignores them and never adds a node for them.
+    (["--set", "headroom.priorityClass.value=0"], "at '/headroom/priorityClass/value'"),
+    (["--set", "headroom.pauseImage="], "at '/headroom/pauseImage'"),
 ])
 def test_bad_values_fail_with_a_clear_message(values: list[str], message: str) -> None:
     result = template(*values, check=False)
@@ -119,3 +123,49 @@ def test_the_test_beds_helm_behaves_like_the_released_binary() -> None:
     assert version == "v3.22.0"
     rendered = subprocess.run([helm(), "template", "spillway", str(CHART)], capture_output=True, text=True)
     assert rendered.returncode == 0, rendered.stderr
+
+
+def _priority_classes(*values: str) -> list[dict[str, Any]]:
+    return [o for o in objects(*values) if o["kind"] == "PriorityClass"]
+
+
+def test_the_headroom_priority_class_ranks_below_every_pod_and_preempts_no_one() -> None:
+    [found] = _priority_classes()
+    assert found["metadata"]["name"] == "spillway-headroom"
+    assert (found["value"], found["preemptionPolicy"], found["globalDefault"]) == (-1, "Never", False)
+    [named] = _priority_classes("--set", "headroom.priorityClass.name=spare", "--set",
+                                "headroom.priorityClass.value=-5")
+    assert (named["metadata"]["name"], named["value"]) == ("spare", -5)
+    assert _priority_classes("--set", "headroom.priorityClass.create=false") == []
+
+
+def test_the_operator_is_told_the_pause_image_and_the_priority_class() -> None:
+    def env(*values: str) -> dict[str, str]:
+        deployment = next(o for o in objects(*values) if o["kind"] == "Deployment")
+        return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+    assert env()["SPILLWAY_PAUSE_IMAGE"] == "registry.k8s.io/pause:3.10.1"
+    assert env()["SPILLWAY_HEADROOM_PRIORITY_CLASS"] == "spillway-headroom"
+    mirrored = env("--set", "headroom.pauseImage=mirror.example/pause:3.10.1", "--set",
+                   "headroom.priorityClass.create=false", "--set", "headroom.priorityClass.name=shop-spare")
+    assert (mirrored["SPILLWAY_PAUSE_IMAGE"], mirrored["SPILLWAY_HEADROOM_PRIORITY_CLASS"]) == (
+        "mirror.example/pause:3.10.1", "shop-spare")
+
+
+@pytest.mark.parametrize("values", [[], ["--set", "watchNamespaces={team-a}"]])
+def test_rbac_for_headroom_is_as_narrow_as_its_use(values: list[str]) -> None:
+    rendered = objects(*values)
+    cluster_wide = [r for o in rendered if o["kind"] == "ClusterRole" for r in o["rules"]]
+    namespaced = [r for o in rendered if o["kind"] == ("Role" if values else "ClusterRole") for r in o["rules"]]
+
+    def granted(rules: list[dict[str, Any]], group: str, resource: str) -> list[str]:
+        return sorted(v for r in rules if group in r["apiGroups"] and resource in r["resources"] for v in r["verbs"])
+
+    # Read one by name (the placeholders' class and the app's), never list or change one.
+    assert granted(cluster_wide, "scheduling.k8s.io", "priorityclasses") == ["get"]
+    assert granted(cluster_wide, "autoscaling.x-k8s.io", "capacitybuffers") == (
+        [] if values else ["create", "delete", "get", "list", "patch"])
+    assert granted(namespaced, "autoscaling.x-k8s.io", "capacitybuffers") == [
+        "create", "delete", "get", "list", "patch"]
+    assert "list" in granted(namespaced, "", "pods"), "the app's Unschedulable pods are counted"
+    assert all(r["apiGroups"] != ["scheduling.k8s.io"] for o in rendered if o["kind"] == "Role" for r in o["rules"])

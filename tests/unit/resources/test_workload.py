@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,18 @@ from hypothesis import strategies as st
 
 from spillway.api import parse_spec
 from spillway.api.spec import ScalableServiceSpec
+from spillway.resources import sessionstore
 from spillway.resources.balancing import Context, render
-from spillway.resources.meta import Owner
-from spillway.resources.workload import app_selector, build_app, pool_selector, restricted, split_by_weight
+from spillway.resources.meta import DO_NOT_DISRUPT, SAFE_TO_EVICT, Owner
+from spillway.resources.workload import (
+    DEFAULT_REQUESTS,
+    app_selector,
+    build_app,
+    defaulted_requests,
+    pool_selector,
+    restricted,
+    split_by_weight,
+)
 from tests.unit.conftest import minimal_spec
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -110,3 +120,94 @@ def test_any_valid_spec_builds_objects_kubernetes_accepts(overrides: dict[str, A
     spec = parse_spec(minimal_spec(**overrides))
     for obj in build_app(OWNER, spec, replicas=replicas):
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+# --- what cluster autoscalers read ---------------------------------------------------------------
+
+def _containers(spec: ScalableServiceSpec) -> list[dict[str, Any]]:
+    deployment = next(o for o in build_app(OWNER, spec, 2) if o["kind"] == "Deployment")
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    return containers
+
+
+def _template(*containers: dict[str, Any], **pod: Any) -> dict[str, Any]:
+    return {"metadata": pod.pop("metadata", {}), "spec": {"containers": list(containers), **pod}}
+
+
+APP = {"name": "app", "image": "ghcr.io/acme/checkout:1.4", "ports": [{"name": "http", "containerPort": 8080}]}
+
+
+@pytest.mark.parametrize(("resources", "expected"), [
+    (None, {"requests": DEFAULT_REQUESTS}),
+    ({"requests": {"cpu": "2"}}, {"requests": {"cpu": "2", "memory": "128Mi"}}),
+    # A limit alone is the request (the API server copies it): no default beside it.
+    ({"limits": {"cpu": "1", "memory": "1Gi"}}, {"limits": {"cpu": "1", "memory": "1Gi"}}),
+    ({"limits": {"memory": "1Gi"}}, {"limits": {"memory": "1Gi"}, "requests": {"cpu": "100m"}}),
+    ({"requests": {"cpu": "250m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}},
+     {"requests": {"cpu": "250m", "memory": "64Mi"}, "limits": {"memory": "64Mi"}}),
+    ({"requests": {"nvidia.com/gpu": 1}, "limits": {"nvidia.com/gpu": 1}},
+     {"requests": {"nvidia.com/gpu": 1, **DEFAULT_REQUESTS}, "limits": {"nvidia.com/gpu": 1}}),
+], ids=["none", "cpu-only", "limits", "memory-limit", "both-stated", "gpu"])
+def test_default_requests_fill_only_what_neither_a_request_nor_a_limit_states(
+        resources: dict[str, Any] | None, expected: dict[str, Any]) -> None:
+    container = APP if resources is None else {**APP, "resources": resources}
+    spec = parse_spec(minimal_spec(template=_template(container)))
+    stated = copy.deepcopy(spec.template)
+    assert _containers(spec)[0]["resources"] == expected
+    assert spec.template == stated, "the spec itself is not modified"
+
+
+def test_defaulted_requests_are_named_by_container_and_resource() -> None:
+    pod = _template({**APP, "resources": {"limits": {"memory": "1Gi"}}}, {"name": "sidecar", "image": "x"},
+                    {"name": "full", "image": "y", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}})["spec"]
+    assert defaulted_requests(pod) == ["app/cpu", "sidecar/cpu", "sidecar/memory"]
+    init = _template({**APP, "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}},
+                     initContainers=[{"name": "migrate", "image": "z"}])["spec"]
+    assert defaulted_requests(init) == [], "init containers run before the app: left as they are"
+
+
+def _annotations(obj: dict[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = obj["spec"]["template"]["metadata"].get("annotations") or {}
+    return found
+
+
+def test_app_pods_let_a_cluster_autoscaler_drain_their_node() -> None:
+    spec = parse_spec(minimal_spec())
+    built = build_app(OWNER, spec, 2)
+    deployment = next(o for o in built if o["kind"] == "Deployment")
+    assert _annotations(deployment)[SAFE_TO_EVICT] == "true"
+    assert DO_NOT_DISRUPT not in _annotations(deployment)
+    pdb = next(o for o in built if o["kind"] == "PodDisruptionBudget")
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
+def test_the_templates_own_safe_to_evict_wins() -> None:
+    template = _template(APP, metadata={"annotations": {SAFE_TO_EVICT: "false", "team": "shop"}})
+    spec = parse_spec(minimal_spec(template=template))
+    deployment = next(o for o in build_app(OWNER, spec, 2) if o["kind"] == "Deployment")
+    assert _annotations(deployment) == {SAFE_TO_EVICT: "false", "team": "shop"}
+
+
+def test_haproxy_pods_may_be_drained_and_an_unready_one_never_blocks_it() -> None:
+    spec = parse_spec(minimal_spec(balancing={"provider": "HAProxy"}))
+    objects = _front(spec)
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    assert _annotations(deployment)[SAFE_TO_EVICT] == "true"
+    pdb = next(o for o in objects if o["kind"] == "PodDisruptionBudget")
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
+@pytest.mark.parametrize(("redis", "expected"), [
+    # A lone Redis holds every session: neither autoscaler may move it for a scale-down.
+    ({"mode": "Standalone"}, {"checkout-redis": {SAFE_TO_EVICT: "false", DO_NOT_DISRUPT: "true"}}),
+    # Replicated, with PDBs letting one pod go at a time: drained like any other.
+    ({"mode": "Sentinel", "replicas": 2}, {"checkout-redis": {SAFE_TO_EVICT: "true"},
+                                           "checkout-sentinel": {SAFE_TO_EVICT: "true"}}),
+])
+def test_session_store_pods_tell_the_autoscalers_whether_their_node_may_go(
+        redis: dict[str, Any], expected: dict[str, dict[str, str]]) -> None:
+    spec = parse_spec(minimal_spec(sessionStore={"type": "Redis", "redis": redis}))
+    objects = sessionstore.build(OWNER, spec, "p" * 32, app_selector(OWNER, spec, None))
+    found = {o["metadata"]["name"]: {k: v for k, v in _annotations(o).items() if k in (SAFE_TO_EVICT, DO_NOT_DISRUPT)}
+             for o in objects if o["kind"] == "StatefulSet"}
+    assert found == expected

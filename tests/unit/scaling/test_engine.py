@@ -4,6 +4,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spillway.scaling.behavior import EngineState
 from spillway.scaling.bounds import clamp
@@ -196,3 +198,42 @@ def test_a_queue_alone_is_remembered_as_it_proposed() -> None:
     s = spec(scaling={"queries": {"queueDepth": "q"}, "metricsSource": "Custom"})
     d = decide(s, Signals(queue_depth=400), 4, EngineState(), NOW)
     assert d.state.recommendations[-1][1] == clamp(40, s.replicas)
+
+
+def test_replicas_waiting_for_a_node_hold_a_scale_up_and_the_recommendation_is_kept() -> None:
+    s = spec(scaling={"behavior": {"panic": False}})  # a 5m scale-down window; 100% or 4 pods per 15s
+    d = decide(s, Signals(queue_depth=200), 5, EngineState(), NOW, unschedulable=2)
+    assert (d.replicas, d.direction, d.limited) == (5, "none", "CapacityPending")
+    assert "2 of the replicas asked for wait for a node: not scaling up to 10 until they are scheduled" in d.reason
+    assert d.state.recommendations[-1] == (NOW, 20), "the window remembers what the load asked for"
+    assert d.state.scale_events == (), "a held step spends no step budget"
+    resumed = decide(s, Signals(queue_depth=200), 5, d.state, NOW + timedelta(seconds=15), unschedulable=0)
+    assert (resumed.replicas, resumed.limited) == (10, "StepLimit")
+
+
+def test_replicas_waiting_for_a_node_hold_a_panic_too() -> None:
+    s = spec(capacity={"concurrency": 10, "timeout": "5s"})
+    signals = Signals(queue_depth=300, in_flight=20, arrival_rate=20)
+    assert decide(s, signals, 2, EngineState(), NOW).replicas == 30
+    held = decide(s, signals, 2, EngineState(), NOW, unschedulable=1)
+    assert (held.replicas, held.limited) == (2, "CapacityPending")
+
+
+@pytest.mark.parametrize(("signals", "current", "expected"), [
+    (Signals(queue_depth=0), 12, 2),  # a scale-down goes ahead: fewer Pending pods, not more
+    (Signals(queue_depth=120), 12, 12),  # nothing to do
+])
+def test_replicas_waiting_for_a_node_never_stop_a_scale_down(signals: Signals, current: int, expected: int) -> None:
+    d = decide(free(), signals, current, EngineState(), NOW, unschedulable=3)
+    assert d.replicas == expected and d.limited != "CapacityPending"
+
+
+@given(st.integers(0, 2000), st.integers(0, 60), st.integers(1, 40))
+def test_unschedulable_replicas_cap_the_count_at_the_current_one_within_bounds(queue: int, current: int,
+                                                                             waiting: int) -> None:
+    s = spec()
+    unheld = decide(s, Signals(queue_depth=queue), current, EngineState(), NOW)
+    d = decide(s, Signals(queue_depth=queue), current, EngineState(), NOW, unschedulable=waiting)
+    assert s.replicas.min <= d.replicas <= s.replicas.max
+    assert d.replicas == min(unheld.replicas, clamp(current, s.replicas))
+    assert d.state.recommendations == unheld.state.recommendations
