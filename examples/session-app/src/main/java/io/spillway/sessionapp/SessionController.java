@@ -41,10 +41,15 @@ class SessionController {
         return login(user, request);
     }
 
+    /** The session's user; with `ms`, after holding a Tomcat thread that long (a logged-in
+     * user's request that does work: the demo's load). */
     @GetMapping("/whoami")
-    Map<String, Object> whoami(HttpServletRequest request) {
+    Map<String, Object> whoami(@RequestParam(defaultValue = "0") long ms, HttpServletRequest request)
+            throws InterruptedException {
         HttpSession session = request.getSession(false);
-        return answer(session == null ? null : session.getAttribute(USER));
+        Object user = session == null ? null : session.getAttribute(USER);
+        Thread.sleep(Math.max(0, Math.min(ms, MAX_WORK_MS)));
+        return answer(user);
     }
 
     @GetMapping("/work")
