@@ -49,7 +49,7 @@ image:
 	docker build -t $(IMAGE) .
 
 lint: venv
-	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff check operator tests bench demo
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 
@@ -68,11 +68,12 @@ cluster-up: venv deps
 cluster-down: venv
 	$(PY) -m tests.cluster down
 
+# DURATION: seconds of load (default 300, at least 60), e.g. `make demo DURATION=120`.
 demo: venv deps
-	$(PY) -m tests.cluster.demo up
+	$(PY) -m demo up $(if $(DURATION),--duration $(DURATION))
 
 demo-down: venv
-	$(PY) -m tests.cluster.demo down
+	$(PY) -m demo down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

@@ -205,7 +205,8 @@ KUBERNETES_PODS_JOB = """
 
 
 class Prometheus:
-    """Debian's Prometheus on a free loopback port, scraping every second: the given static
+    """Debian's Prometheus on a free port of loopback (or `host`: the real node's address, for an
+    operator running in a pod), scraping every second: the given static
     targets (with fixed labels) and `groups` of more targets with labels of their own, or with
     `kubeconfig` the pods of that cluster by discovery. `lookback_delta` None keeps Prometheus'
     default (5m), under which only staleness markers end a dead target's series at once."""
@@ -213,10 +214,10 @@ class Prometheus:
     def __init__(self, targets: list[str], labels: dict[str, str], workdir: Path,
                  kubeconfig: str | None = None, binary: str | None = None, *,
                  groups: Sequence[tuple[list[str], dict[str, str]]] = (),
-                 lookback_delta: str | None = "10s") -> None:
+                 lookback_delta: str | None = "10s", host: str = "127.0.0.1") -> None:
         self.binary = binary or ensure_installed("prometheus")
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.workdir = workdir
         config = workdir / "prometheus.yml"
         text = "global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n"
@@ -234,7 +235,7 @@ class Prometheus:
         lookback = [f"--query.lookback-delta={lookback_delta}"] if lookback_delta else []
         self.process = TrackedProcess([
             self.binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle", *lookback,
+            f"--web.listen-address={host}:{self.port}", "--web.enable-lifecycle", *lookback,
         ], workdir / "prometheus.log")
 
     def start(self) -> None:

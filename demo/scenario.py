@@ -1,0 +1,318 @@
+"""The demo's scenario on a cluster whose real node runs the pods: the operator installed by its
+chart, the sample ScalableService (manifests/examples/demo.yaml) made to run on the node, a
+bounded load of logged-in users on the host (`demo.load`), one app pod and the Redis primary
+deleted midway, a status line every few seconds, and the report (`demo.report`) at the end.
+
+Used by `make demo` (`python -m demo up`, on the persistent local cluster) and by
+tests/integration/test_demo.py (on the test session's cluster), which asserts on the `Summary`.
+Every process it starts is stopped by the PID it recorded; every loop is bounded in time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from demo.report import Summary, summarize, write_report
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "manifests" / "examples" / "demo.yaml"
+CHART = ROOT / "charts" / "spillway"
+NAME = "shop"
+OPERATOR_NAMESPACE = "spillway-system"
+WORK_MS = 200  # each request holds one of a replica's four Tomcat threads this long: 20 req/s a replica
+USERS = 200
+STATUS_EVERY = 2.0
+SAY_EVERY = 5.0
+
+
+@dataclass(frozen=True)
+class Bed:
+    """What the scenario needs of a cluster: its tools, the node's placement and images, and the
+    node address where a pod reaches the host's Prometheus."""
+
+    kubeconfig: str
+    kubectl: str
+    helm: str
+    images: dict[str, str]
+    placement: dict[str, Any]
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([self.kubectl, f"--kubeconfig={self.kubeconfig}", *args], input=stdin, text=True,
+                                capture_output=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+        return result
+
+    def json(self, *args: str) -> dict[str, Any] | None:
+        result = self.run(*args, "-o", "json", check=False)
+        if result.returncode != 0:
+            return None
+        found: dict[str, Any] = json.loads(result.stdout)
+        return found
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        self.run("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=yaml.safe_dump(obj))
+
+    def helm_run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([self.helm, f"--kubeconfig={self.kubeconfig}", *args], capture_output=True,
+                                text=True, timeout=360)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"helm {' '.join(args)}: {result.stderr.strip()}")
+        return result
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The load profile and the windows, scaled to the run's length."""
+
+    duration: float
+    phases: tuple[tuple[str, float, float], ...]  # (name, seconds, requests per second)
+    window_seconds: int
+    users: int = USERS
+    work_ms: int = WORK_MS
+    objective_seconds: float = 0.5
+
+    @property
+    def surge(self) -> tuple[float, float]:
+        """Start and end of the surge, in seconds from the load's start."""
+        start = self.phases[0][1]
+        return start, start + self.phases[1][1]
+
+
+def plan(duration: float) -> Plan:
+    """Steady at a third of what the two minimum replicas serve, a surge three times what they
+    serve (120 req/s: nine replicas at the 70 % target), then calm; the scale-down window fits
+    in the calm phase so that the scale-in shows."""
+    if not duration >= 60:
+        raise ValueError(f"the demo needs at least 60 s, not {duration!r}")
+    steady, surge = round(duration * 0.2), round(duration * 0.4)
+    calm = round(duration) - steady - surge
+    return Plan(duration=duration, phases=(("steady", steady, 12.0), ("surge", surge, 120.0), ("calm", calm, 6.0)),
+                window_seconds=max(15, round(calm * 0.3)))
+
+
+def sample(bed: Bed, the_plan: Plan, prometheus_url: str, namespace: str) -> dict[str, Any]:
+    """The sample, made to run on the test bed: its images, the node's placement, the Prometheus
+    the bed started, and the run's scale-down window."""
+    body: dict[str, Any] = yaml.safe_load(SAMPLE.read_text())
+    body["metadata"]["namespace"] = namespace
+    spec = body["spec"]
+    pod = spec["template"]["spec"]
+    pod.update(bed.placement)
+    pod["containers"][0]["image"] = bed.images["session-app"]
+    pod["containers"][0]["imagePullPolicy"] = "Never"
+    spec["balancing"]["haproxy"] = {"image": bed.images["base"], **bed.placement}
+    spec["sessionStore"]["redis"].update({"image": bed.images["redis"], **bed.placement})
+    spec["scaling"]["prometheus"]["url"] = prometheus_url
+    spec["scaling"]["behavior"]["scaleDown"]["stabilizationWindow"] = f"{the_plan.window_seconds}s"
+    return body
+
+
+def install_operator(bed: Bed) -> None:
+    """The chart, with the operator's locally built image, on the real node."""
+    repository, _, tag = bed.images["operator"].rpartition(":")
+    values = ["--set", f"image.repository={repository}", "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never",
+              "--set", "replicaCount=1", "--set", "logFormat=plain"]
+    for key, value in bed.placement["nodeSelector"].items():
+        values += ["--set-string", f"nodeSelector.{key.replace('.', chr(92) + '.')}={value}"]
+    for i, toleration in enumerate(bed.placement["tolerations"]):
+        values += ["--set-string", ",".join(f"tolerations[{i}].{k}={v}" for k, v in toleration.items())]
+    bed.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted"}}})
+    bed.helm_run("upgrade", "--install", "spillway", str(CHART), "-n", OPERATOR_NAMESPACE, *values, "--wait",
+                 "--timeout", "5m")
+
+
+def uninstall_operator(bed: Bed) -> None:
+    bed.helm_run("uninstall", "spillway", "-n", OPERATOR_NAMESPACE, "--wait", "--timeout", "3m", check=False)
+
+
+@dataclass
+class Result:
+    summary: Summary
+    report: Path
+    out_dir: Path
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run(bed: Bed, the_plan: Plan, prometheus_url: str, out_dir: Path, namespace: str = "demo",
+        say: Callable[[str], None] = print) -> Result:
+    """The whole scenario; leaves the sample running (the caller removes the namespace)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bed.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted"}}})
+    bed.apply(sample(bed, the_plan, prometheus_url, namespace))
+    say(f"applied ScalableService {namespace}/{NAME}: HAProxy LeastConnection, Cookie affinity, Redis Sentinel, "
+        f"scaling on the HAProxy preset with p95 < {the_plan.objective_seconds * 1000:.0f} ms")
+    _wait(bed, namespace, 420, "the app, its balancer and its session store Ready", say, lambda s: all(
+        _condition(s, t) == "True" for t in ("Ready", "BalancerReady", "SessionStoreReady")))
+    service = bed.json("get", "service", NAME, "-n", namespace)
+    assert service is not None, f"Service {namespace}/{NAME} is missing"
+    port = service["spec"]["ports"][0]["port"]
+    url = f"http://{service['spec']['clusterIP']}:{port}"
+    _wait_answering(url, 120)
+
+    load_log, status_log = out_dir / "load.jsonl", out_dir / "status.jsonl"
+    for log in (load_log, status_log):
+        log.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "demo.load", "--url", url, "--users", str(the_plan.users),
+            "--work-ms", str(the_plan.work_ms), "--log", str(load_log),
+            *[a for name, seconds, rate in the_plan.phases for a in ("--phase", f"{name}:{seconds:g}:{rate:g}")]]
+    say(f"load on {url}: " + ", ".join(f"{n} {s:g}s at {r:g} req/s" for n, s, r in the_plan.phases)
+        + f"; {the_plan.users} users logged in, each request {the_plan.work_ms} ms of work")
+    events: list[dict[str, Any]] = []
+    with (out_dir / "load.log").open("wb") as output:
+        load = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=ROOT, start_new_session=True)
+    try:
+        _follow(bed, namespace, the_plan, load, load_log, status_log, events, say)
+    finally:
+        if load.poll() is None:
+            load.terminate()
+            load.wait(timeout=30)
+    events += _scale_events(bed, namespace)
+    events.sort(key=lambda e: e["t"])
+    load_rows, status_rows = _rows(load_log), _rows(status_log)
+    summary = summarize(load_rows, status_rows, events, the_plan.objective_seconds)
+    report = write_report(load_log, status_log, events, out_dir, the_plan.objective_seconds,
+                          f"Spillway demo: {the_plan.duration:g} s, a surge of {the_plan.phases[1][2]:g} req/s")
+    return Result(summary=summary, report=report, out_dir=out_dir, events=events)
+
+
+def _follow(bed: Bed, namespace: str, the_plan: Plan, load: subprocess.Popen[bytes], load_log: Path,
+            status_log: Path, events: list[dict[str, Any]], say: Callable[[str], None]) -> None:
+    """Samples status every STATUS_EVERY s and says a line every SAY_EVERY s while the load
+    runs, deletes an app pod and the Redis primary midway through the surge, then waits (bounded)
+    for the scale-in."""
+    started = time.time()
+    surge_start, surge_end = the_plan.surge
+    deletions = [(surge_start + 0.5 * (surge_end - surge_start), "app"),
+                 (surge_start + 0.7 * (surge_end - surge_start), "primary")]
+    minimum = int(yaml.safe_load(SAMPLE.read_text())["spec"]["replicas"]["min"])
+    said = 0.0
+    deadline = started + the_plan.duration + the_plan.window_seconds + 120
+    while time.time() < deadline:
+        now = time.time()
+        status = _sample_status(bed, namespace, status_log)
+        if deletions and now - started >= deletions[0][0]:
+            events.append(_delete(bed, namespace, deletions.pop(0)[1]))
+            say(f"{time.strftime('%H:%M:%S')}  {events[-1]['what']}")
+        if now - said >= SAY_EVERY:
+            said = now
+            say(_line(status, load_log))
+        if load.poll() is not None and (status.get("desired") or 0) <= minimum:
+            return
+        time.sleep(STATUS_EVERY)
+
+
+def _sample_status(bed: Bed, namespace: str, status_log: Path) -> dict[str, Any]:
+    ssvc = bed.json("get", "ssvc", NAME, "-n", namespace) or {}
+    status = ssvc.get("status") or {}
+    signals = status.get("signals") or {}
+    pods = (bed.json("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/component=app") or {}).get("items", [])
+    row = {"t": time.time(), "desired": status.get("desiredReplicas"), "ready": status.get("readyReplicas"),
+           "replicas": sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running"
+                           and not p["metadata"].get("deletionTimestamp")),
+           "queue": signals.get("queueDepth"), "latency": signals.get("latencySeconds"),
+           "in_flight": signals.get("inFlight"), "arrival_rate": signals.get("arrivalRate"),
+           "conditions": {c.get("type"): c.get("reason") for c in status.get("conditions") or []}}
+    with status_log.open("a") as out:
+        out.write(json.dumps(row) + "\n")
+    return row
+
+
+def _line(status: dict[str, Any], load_log: Path) -> str:
+    rows = [r for r in _rows(load_log) if not r.get("summary")][-5:]
+    ok = sum(r.get("ok", 0) for r in rows) / max(1, len(rows))
+    errors = sum(r.get("errors", 0) for r in rows)
+    p95s = [r["p95"] for r in rows if r.get("p95") is not None]
+    phase = rows[-1]["phase"] if rows else "-"
+    logged_out = rows[-1].get("logged_out", 0) if rows else 0
+    queue = status.get("queue")
+    return (f"{time.strftime('%H:%M:%S')} {phase:>6}  {ok:5.1f} req/s ok  p95 "
+            f"{(max(p95s) * 1000 if p95s else 0):6.0f} ms  queue {('-' if queue is None else f'{queue:g}'):>5}  "
+            f"replicas {status.get('ready') or 0}/{status.get('desired') or '-'}  errors {errors:3d}  "
+            f"logged out {logged_out}")
+
+
+def _delete(bed: Bed, namespace: str, which: str) -> dict[str, Any]:
+    if which == "app":
+        pods = (bed.json("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/component=app") or {})["items"]
+        running = sorted(p["metadata"]["name"] for p in pods if (p.get("status") or {}).get("phase") == "Running")
+        name, what = running[0], "app pod {} deleted"
+    else:
+        pods = (bed.json("get", "pods", "-n", namespace, "-l", "spillway.io/redis-role=primary") or {})["items"]
+        name, what = pods[0]["metadata"]["name"], "Redis primary {} deleted"
+    bed.run("delete", "pod", name, "-n", namespace, "--wait=false")
+    return {"t": time.time(), "what": what.format(name)}
+
+
+def _scale_events(bed: Bed, namespace: str) -> list[dict[str, Any]]:
+    from datetime import datetime
+
+    found = (bed.json("get", "events.events.k8s.io", "-n", namespace) or {}).get("items", [])
+    events = []
+    for event in found:
+        if event.get("reason") in ("ScaledUp", "ScaledDown") and event.get("eventTime"):
+            when = datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")).timestamp()
+            events.append({"t": when, "what": f"{event['reason']} {event.get('note', '').split(':', 1)[0]}"})
+    return events
+
+
+def _wait(bed: Bed, namespace: str, seconds: float, what: str, say: Callable[[str], None],
+          check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    deadline, said = time.monotonic() + seconds, 0.0
+    while time.monotonic() < deadline:
+        status = (bed.json("get", "ssvc", NAME, "-n", namespace) or {}).get("status") or {}
+        if check(status):
+            return status
+        if time.monotonic() - said >= 15:
+            said = time.monotonic()
+            waiting = [f"{c['type']}={c['status']} ({c['reason']})" for c in status.get("conditions") or []
+                       if c.get("status") != "True" and c["type"] in ("Ready", "BalancerReady", "SessionStoreReady")]
+            say(f"waiting for {what}: {', '.join(waiting) or 'no status yet'}")
+        time.sleep(2)
+    raise TimeoutError(f"{what}: not within {seconds:.0f}s")
+
+
+def _wait_answering(url: str, seconds: float) -> None:
+    """Until the balancer answers a login (its pods found the replicas)."""
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(f"{url}/login", data=b"user=probe", method="POST")
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"{url} answered no login within {seconds:.0f}s")
+
+
+def _condition(status: dict[str, Any], type_: str) -> str | None:
+    return next((c.get("status") for c in status.get("conditions") or [] if c.get("type") == type_), None)
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue  # a line being written
+    return rows

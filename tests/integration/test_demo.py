@@ -1,0 +1,107 @@
+"""`make demo`'s scenario as a test, on the session's cluster: the operator installed by its chart
+and running in a pod, the session app, its HAProxy balancer and its Redis Sentinel store as real
+pods on the real node, Prometheus finding them by pod discovery, and a bounded load of
+logged-in users from the host through the balancer's Service. Midway through the surge an app
+pod and the Redis primary are deleted.
+
+Asserted from evidence: Prometheus' own samples of the queue and the API server's Events for
+the scale-out's timing, the clients' answers for sessions, errors and latency.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from demo.scenario import NAME, Bed, install_operator, plan, run, sample, uninstall_operator
+from spillway.api.spec import Queries
+from spillway.metrics.presets import render
+from tests.cluster import node as real_node_parts
+from tests.cluster.localcluster import build
+from tests.integration.components import Prometheus
+from tests.integration.harness import Kubectl
+
+pytestmark = pytest.mark.integration
+DURATION = 180.0
+INTERVAL = 5.0  # the sample's scaling.interval
+SCRAPE = 1.0  # the test bed's Prometheus scrapes every second
+
+
+def _first_crossing(prometheus_url: str, ns: str, threshold: float, start: float, end: float) -> float | None:
+    """When Prometheus first saw the preset's queue above `threshold` in [start, end] (its own
+    sample times, at its scrape resolution)."""
+    query = render("HAProxy", Queries(), namespace=ns, service=NAME, deployments=[NAME], quantile=0.95)["queue_depth"]
+    params = urllib.parse.urlencode({"query": query, "start": start, "end": end, "step": SCRAPE})
+    with urllib.request.urlopen(f"{prometheus_url}/api/v1/query_range?{params}", timeout=10) as answer:
+        result = json.loads(answer.read())["data"]["result"]
+    times = [float(t) for series in result for t, v in series["values"] if float(v) > threshold]
+    return min(times) if times else None
+
+
+def _event_times(k: Kubectl, ns: str, reason: str) -> list[float]:
+    return sorted(datetime.fromisoformat(e["eventTime"].replace("Z", "+00:00")).timestamp()
+                  for e in k.items("events.events.k8s.io", ns) if e.get("reason") == reason and e.get("eventTime"))
+
+
+def test_a_surge_scales_out_nobody_is_logged_out_through_pod_and_primary_loss_and_it_scales_back_in(
+        kube: Any, k: Kubectl, real_node: Any, tmp_path: Path) -> None:
+    bed = Bed(kubeconfig=kube.kubeconfig, kubectl=kube.kubectl_path, helm=kube.helm, images=real_node.images,
+              placement=real_node.placement)
+    the_plan = plan(DURATION)
+    ns = "demo-test"
+    workdir = tmp_path / "prometheus"
+    workdir.mkdir()
+    prometheus = Prometheus([], {}, workdir, kubeconfig=kube.kubeconfig, binary=str(build()["prometheus"] / "prometheus"),
+                            host=real_node_parts.NODE_IP)
+    prometheus.start()
+    try:
+        install_operator(bed)
+        result = run(bed, the_plan, prometheus.url, tmp_path / "out", namespace=ns)
+        s = result.summary
+        minimum = sample(bed, the_plan, prometheus.url, ns)["spec"]["replicas"]["min"]
+        target = sample(bed, the_plan, prometheus.url, ns)["spec"]["scaling"]["targets"]["queuePerReplica"]
+        surge_start = s.started_at + the_plan.surge[0]
+        calm_start = s.started_at + the_plan.surge[1]
+
+        # Everybody stayed logged in, through an app pod's and the Redis primary's deletion.
+        deleted = [e["what"] for e in result.events if "deleted" in e["what"]]
+        assert any(w.startswith("app pod") for w in deleted) and any(w.startswith("Redis primary") for w in deleted)
+        assert s.logins >= the_plan.users
+        assert s.logged_out == 0, result.report.read_text()
+
+        # Scale-out within two intervals of Prometheus first seeing the queue over the target
+        # of the replicas running then (the API server's ScaledUp Event against Prometheus' sample).
+        scaled_up = [t for t in _event_times(k, ns, "ScaledUp") if t >= surge_start - 1]
+        assert scaled_up, "no ScaledUp Event during the surge"
+        crossed = _first_crossing(prometheus.url, ns, target * minimum, surge_start - 5, scaled_up[0] + 30)
+        assert crossed is not None, "Prometheus never saw the queue over the target"
+        assert scaled_up[0] - crossed <= 2 * INTERVAL + SCRAPE + 1, (crossed, scaled_up[0])
+        assert s.peak_replicas is not None and s.peak_replicas > minimum
+
+        # The latency objective met again after the scale-out, while the surge still runs.
+        assert s.p95_recovered_seconds is not None, result.report.read_text()
+        assert surge_start + s.p95_recovered_seconds < calm_start, result.report.read_text()
+
+        # Errors only in the surge's first seconds (a scrape, an interval and a JVM's start), none
+        # through the deletions.
+        assert s.errors_outside_surge_onset == 0, (s.error_kinds, result.report.read_text())
+
+        # Scale-in once the calm has lasted the scale-down window.
+        scaled_down = [t for t in _event_times(k, ns, "ScaledDown") if t >= calm_start]
+        assert s.scaled_in and scaled_down, result.report.read_text()
+        assert scaled_down[0] - calm_start >= the_plan.window_seconds - INTERVAL, (calm_start, scaled_down)
+
+        # The report a person reads.
+        text = result.report.read_text()
+        assert (result.out_dir / "demo.png").stat().st_size > 10_000
+        assert "Logged-out users" in text or "logged out" in text.lower()
+    finally:
+        bed.run("delete", "namespace", ns, "--wait=true", "--timeout=180s", check=False, timeout=200)
+        uninstall_operator(bed)
+        prometheus.stop()
