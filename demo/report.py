@@ -397,10 +397,10 @@ def report_figure(load_rows: Sequence[Row], status_rows: Sequence[Row], summary:
 
 
 def write_report(load_log: Path, status_log: Path, events: list[dict[str, Any]], out_dir: Path,
-                 objective_seconds: float, title: str) -> Path:
+                 objective_seconds: float, title: str, grace_seconds: float = 30.0) -> Path:
     """Writes `out_dir/demo-report.md` and `out_dir/demo.png`; returns the markdown's path."""
     load_rows, status_rows = read_lines(load_log), read_lines(status_log)
-    summary = summarize(load_rows, status_rows, events, objective_seconds)
+    summary = summarize(load_rows, status_rows, events, objective_seconds, grace_seconds=grace_seconds)
     out_dir.mkdir(parents=True, exist_ok=True)
     picture = out_dir / "demo.png"
     report_figure(load_rows, status_rows, summary).savefig(picture, format="png", dpi=100)
