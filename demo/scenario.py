@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from demo.report import Summary, summarize, write_report
+from demo.report import Summary, read_lines, summarize, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "manifests" / "examples" / "demo.yaml"
@@ -186,7 +186,7 @@ def run(bed: Bed, the_plan: Plan, prometheus_url: str, out_dir: Path, namespace:
             load.wait(timeout=30)
     events += _scale_events(bed, namespace)
     events.sort(key=lambda e: e["t"])
-    load_rows, status_rows = _rows(load_log), _rows(status_log)
+    load_rows, status_rows = read_lines(load_log), read_lines(status_log)
     summary = summarize(load_rows, status_rows, events, the_plan.objective_seconds,
                         grace_seconds=the_plan.grace_seconds)
     report = write_report(load_log, status_log, events, out_dir, the_plan.objective_seconds,
@@ -238,7 +238,7 @@ def _sample_status(bed: Bed, namespace: str, status_log: Path) -> dict[str, Any]
 
 
 def _line(status: dict[str, Any], load_log: Path) -> str:
-    rows = [r for r in _rows(load_log) if not r.get("summary")][-5:]
+    rows = [r for r in read_lines(load_log) if not r.get("summary")][-5:]
     ok = sum(r.get("ok", 0) for r in rows) / max(1, len(rows))
     errors = sum(r.get("errors", 0) for r in rows)
     p95s = [r["p95"] for r in rows if r.get("p95") is not None]
@@ -310,15 +310,3 @@ def _wait_answering(url: str, seconds: float) -> None:
 
 def _condition(status: dict[str, Any], type_: str) -> str | None:
     return next((c.get("status") for c in status.get("conditions") or [] if c.get("type") == type_), None)
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a line being written
-    return rows
