@@ -180,8 +180,8 @@ def act(cluster: Cluster, body: dict[str, Any], observation: Observation, now: d
                                 "The count is within bounds and step limits.")
     if waiting.count:
         conditions = report.set(conditions, "CapacityPending", True, "Unschedulable", (
-            f"{waiting.count} of {current} replicas wait for a node; no scale-up until they are scheduled. "
-            f"The scheduler: {waiting.message}"))
+            f"{waiting.count} of {current} replicas wait for a node; the queue asks for no more until they are "
+            f"scheduled. The scheduler: {waiting.message}"))
     else:
         conditions = report.set(conditions, "CapacityPending", False, "Scheduled",
                                 "Every replica asked for has a node.")

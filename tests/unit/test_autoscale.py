@@ -260,7 +260,8 @@ def test_replicas_waiting_for_a_node_hold_the_scale_up_and_say_why(cluster: Fake
         assert _replicas(cluster) == 6, "no scale-up while replicas asked for earlier wait for a node"
     pending = _condition(body, "CapacityPending")
     assert (pending["status"], pending["reason"]) == ("True", "Unschedulable")
-    assert pending["message"].startswith("4 of 6 replicas wait for a node; no scale-up until they are scheduled.")
+    assert pending["message"].startswith(
+        "4 of 6 replicas wait for a node; the queue asks for no more until they are scheduled.")
     assert UNSCHEDULABLE_MESSAGE in pending["message"]
     assert [e for e in cluster.events if e[1] == "Unschedulable"] == [("Warning", "Unschedulable", pending["message"])]
     assert body["status"]["unschedulableReplicas"] == 4

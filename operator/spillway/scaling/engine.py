@@ -11,9 +11,9 @@ the proposal is taken at once (within max). Missing data never lowers the count 
 min(current, max): with some signals missing, proposals may raise it but not lower it; with none
 readable, Hold keeps it and Fallback raises it to fallbackReplicas after `after` failed intervals.
 While replicas asked for earlier wait for a node (`unschedulable`, the pods the scheduler marked
-Unschedulable), no scale-up is made: the signal that asked for them still reads the load they
-have not yet served, and more Pending pods would only wait beside them. The recommendation is
-still recorded, so the count resumes from it once they are scheduled.
+Unschedulable), the queue raises the count no further: it still reads the backlog they have not
+yet served, and more Pending pods would only wait beside them; the demand signals still may. The
+recommendation is still recorded, so the count resumes from it once they are scheduled.
 """
 
 from __future__ import annotations
@@ -101,10 +101,11 @@ def decide(spec: ScalableServiceSpec, signals: Signals, current: int, state: Eng
             limited = "Stabilizing"
 
     floor = clamp(current, bounds)
-    if unschedulable > 0 and final > floor:  # held within bounds: min stands even then
+    allowed = _while_pending(proposals, floor, bounds)
+    if unschedulable > 0 and final > allowed:  # held within bounds: min stands even then
         notes.append(f"{unschedulable} of the replicas asked for wait for a node: not scaling up to {final} "
-                     "until they are scheduled")
-        final, limited = floor, "CapacityPending"
+                     "on the queue until they are scheduled")
+        final, limited = allowed, "CapacityPending"
     if not available and final < floor:
         below = "scaling down" if floor == current else f"scaling below max {floor}"
         notes.append(f"{', '.join(sorted(signals.missing))} missing: not {below}")
@@ -113,6 +114,16 @@ def decide(spec: ScalableServiceSpec, signals: Signals, current: int, state: Eng
         reason = f"{reason} ({'; '.join(notes)})"
     return _decision(spec, final, signal, reason, current, proposals, limited, available, state, now,
                      proposed.objective_unreachable)
+
+
+def _while_pending(proposals: tuple[Proposal, ...], floor: int, bounds: Replicas) -> int:
+    """The most a scale-up may reach while replicas wait for a node. The queue grows while they
+    wait, since they serve nothing yet, so its proposal would ask again for what is already asked;
+    the demand signals (arrival rate, in-flight, latency) read the load itself, which Pending pods
+    do not change, so a rise in load is still followed. Measured in the simulator (bench/autoscalers.md,
+    "Nodes and headroom"): holding every signal cost attainment on bursty traces."""
+    demand = [p.replicas for p in proposals if p.signal != "queue"]
+    return max(floor, clamp(max(demand), bounds)) if demand else floor
 
 
 def _sustained(proposals: tuple[Proposal, ...], best: Proposal, raw: int, bounds: Replicas) -> int:

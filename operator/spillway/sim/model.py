@@ -69,7 +69,7 @@ class Simulation:
         self._ready_stale = True
         self._next_ready_at = math.inf
         self._mix = FlavorMix(flavors)
-        self._cluster = Cluster(nodes) if nodes else None
+        self._cluster = Cluster(nodes, replicas) if nodes else None
         for _ in range(replicas):
             self._add_replica(ready_after=0.0)  # the first replicas are up when the run starts
         self._schedule()
@@ -114,7 +114,10 @@ class Simulation:
 
     def scale_to(self, count: int) -> None:
         """Add replicas (taking traffic after the start-up delay, and a node slot) or drain some,
-        never the last, chosen as a ReplicaSet picks pods to delete (`FlavorMix.to_drain`)."""
+        never the last, chosen as a ReplicaSet picks pods to delete (`FlavorMix.to_drain`). The
+        headroom placeholders follow the new count when they are a share of it."""
+        if self._cluster is not None:
+            self._cluster.ask(max(count, 1))
         active = [r for r in self._live if not r.draining]
         for _ in range(count - len(active)):
             self._add_replica(ready_after=self.service.startup)
@@ -167,6 +170,10 @@ class Simulation:
 
     def pending_placeholders(self) -> int:
         return self._cluster.placeholders_pending if self._cluster else 0
+
+    def running_placeholders(self) -> int:
+        """Headroom placeholders holding a node slot (a replica may preempt each)."""
+        return self._cluster.placeholders_running if self._cluster else 0
 
     def node_count(self) -> int:
         """Nodes up (0 without `nodes`); the ones still provisioning are not counted."""

@@ -19,6 +19,9 @@ simulated second, no I/O.
 - **Knative's collector** takes each ready pod's average concurrency (requests in service or
   queued, what the queue-proxy counts) once a second and keeps one bucket per second of their
   sum (pkg/autoscaler/metrics/collector.go, one-second buckets).
+- **The API server**: the service's pods Pending for want of a node, as the operator lists them
+  at each interval (the scheduler marks a pod Unschedulable within its first attempt, so no
+  delay is modelled).
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ class Pipelines:
         self._rng = random.Random(seed)
         self._now = 0.0
         self._ready = 0
+        self._unschedulable = 0
         self._series = {name: _Series() for name in ("requests", "queue", "sessions", "total_time")}
         # metrics-server: per pod, (time, busy area) of its last two samples
         self._cpu: dict[int, tuple[tuple[float, float], ...]] = {}
@@ -120,6 +124,7 @@ class Pipelines:
         self._now = now
         pods = simulation.pods()
         self._ready = sum(1 for p in pods if p.ready)
+        self._unschedulable = simulation.pending_pods()
         live = {p.index for p in pods if p.ready}
         self._knative(pods, live, now)
         if now + 1e-9 >= self._next_resolution:
@@ -172,6 +177,9 @@ class Pipelines:
 
     def ready_pods(self) -> int:
         return self._ready
+
+    def unschedulable_pods(self) -> int:
+        return self._unschedulable
 
     def spillway_signals(self) -> Signals:
         now = self._now

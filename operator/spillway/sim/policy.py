@@ -50,6 +50,12 @@ class Observatory(Protocol):
         """Pods ready and taking traffic (what `status.readyReplicas` says)."""
         ...
 
+    def unschedulable_pods(self) -> int:
+        """The service's pods the scheduler marked Unschedulable: Pending for want of a node slot
+        (headroom placeholders not counted; 0 without simulated nodes). Only Spillway reads it;
+        the HPA, KEDA and Knative scale on whatever waits, as their real counterparts do."""
+        ...
+
     def spillway_signals(self) -> Signals:
         """The HAProxy preset's four queries answered by the simulated Prometheus."""
         ...

@@ -44,7 +44,11 @@ def _nodes_line(scenario: Scenario) -> list[str]:
     nodes = scenario.nodes
     if nodes is None:
         return []
-    headroom = f"; {nodes.headroom_pods} headroom placeholder pods" if nodes.headroom_pods else "; no headroom"
+    if nodes.headroom_percent is not None:
+        headroom = (f"; headroom placeholder pods for {nodes.headroom_percent:g} % of the replicas asked for, "
+                    f"at least {nodes.headroom_min}")
+    else:
+        headroom = f"; {nodes.headroom_pods} headroom placeholder pods" if nodes.headroom_pods else "; no headroom"
     return [f"- Nodes: {nodes.nodes} at the start, {nodes.pods_per_node} pods each, a new one ready "
             f"{nodes.provision_seconds:g} s after it is asked for{headroom}; idle nodes are never removed."]
 

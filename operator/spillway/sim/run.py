@@ -10,7 +10,10 @@ the trace ends no request arrives and the run goes on until every request is dec
 What a run is judged on: SLO attainment, the share of arrived requests answered within the
 objective (a timed-out or refused one never is); latency quantiles of the answered ones; and
 replica-seconds, the integral of pods placed on a node (starting and draining ones cost too;
-a Pending one does not); with `nodes`, node-seconds too, what the cloud bills.
+a Pending one does not); with `nodes`, node-seconds too, what the cloud bills, and what was
+missed while replicas waited for a node: the seconds in which at least one of the service's
+replicas was Pending for want of a slot, and the requests that missed the objective (timed out,
+refused, or answered late) within those seconds.
 
 Left at their defaults, the scenario's flavors, stickiness, sessions and nodes change nothing:
 no random number is drawn for them, so a run is the very run it was before they existed. With
@@ -85,6 +88,8 @@ class Point:
     p95_seconds: float | None  # of the requests answered within this sample
     errors: int  # timeouts and refusals within this sample
     answered: int
+    pending: int = 0  # the service's replicas waiting for a node slot (with the scenario's nodes)
+    nodes: int = 0  # nodes up (with the scenario's nodes)
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,8 @@ class Result:
     scale_events: tuple[ScaleEvent, ...]
     timeline: tuple[Point, ...] = field(repr=False)
     node_seconds: float = 0.0  # nodes up or provisioning, integrated; 0 without the scenario's nodes
+    node_wait_seconds: float = 0.0  # seconds in which a replica of the service waited for a node slot
+    missed_in_node_waits: int = 0  # requests that missed the objective within those seconds
     rebalanced: int = 0  # session requests sent off the replica that held their session (sticky runs)
     flavor_requests: tuple[int, ...] = ()  # requests the balancer sent to each flavor's replicas
 
@@ -142,6 +149,7 @@ def run(scenario: Scenario, policy: Policy, progress: Progress | None = None) ->
     timeline: list[Point] = []
     replica_seconds = 0.0
     seen_latencies, seen_errors = 0, 0
+    waits = _NodeWaits(scenario.objective_seconds)
     second = 0
     while second < last or simulation.in_flight():
         if second < end:
@@ -155,6 +163,8 @@ def run(scenario: Scenario, policy: Policy, progress: Progress | None = None) ->
         simulation.run_until(float(second))
         pipelines.collect(simulation)
         replica_seconds += sum(1 for pod in simulation.pods() if not pod.pending)  # a Pending pod runs nowhere
+        if scenario.nodes is not None:
+            waits.count(simulation)
         if second < end and second % tick == 0:
             asked = policy.decide(pipelines, current)
             desired = max(scenario.min_replicas, min(scenario.max_replicas, int(asked)))
@@ -167,7 +177,8 @@ def run(scenario: Scenario, policy: Policy, progress: Progress | None = None) ->
             fresh = sorted(outcome.latencies[seen_latencies:])
             errors = outcome.timeouts + outcome.refused
             timeline.append(Point(float(second), trace.rate(second - 1), current, simulation.ready_replicas(),
-                                  simulation.queued(), quantile(fresh, 0.95), errors - seen_errors, len(fresh)))
+                                  simulation.queued(), quantile(fresh, 0.95), errors - seen_errors, len(fresh),
+                                  simulation.pending_pods(), simulation.node_count()))
             seen_latencies, seen_errors = len(outcome.latencies), errors
         if progress is not None and second % 60 == 0:
             progress(float(min(second, end)), float(end))
@@ -183,7 +194,29 @@ def run(scenario: Scenario, policy: Policy, progress: Progress | None = None) ->
                   p50_seconds=quantile(ordered, 0.50), p95_seconds=quantile(ordered, 0.95),
                   p99_seconds=quantile(ordered, 0.99), replica_seconds=replica_seconds, seconds=float(second),
                   scale_events=tuple(events), timeline=tuple(timeline), node_seconds=simulation.node_seconds(),
+                  node_wait_seconds=float(waits.seconds), missed_in_node_waits=waits.missed,
                   rebalanced=outcome.rebalanced, flavor_requests=_flavor_requests(simulation, len(scenario.flavors)))
+
+
+class _NodeWaits:
+    """The seconds in which a replica waited for a node, and the requests missed within them,
+    counted once a simulated second; each answered latency is looked at once."""
+
+    def __init__(self, objective_seconds: float) -> None:
+        self.objective_seconds = objective_seconds
+        self.looked = self.late = self.misses = 0
+        self.seconds = self.missed = 0
+
+    def count(self, simulation: Simulation) -> None:
+        outcome = simulation.outcome
+        latencies = outcome.latencies
+        self.late += sum(1 for i in range(self.looked, len(latencies)) if latencies[i] > self.objective_seconds)
+        self.looked = len(latencies)
+        misses = outcome.timeouts + outcome.refused + self.late
+        if simulation.pending_pods():
+            self.seconds += 1
+            self.missed += misses - self.misses
+        self.misses = misses
 
 
 def _flavor_requests(simulation: Simulation, flavors: int) -> tuple[int, ...]:

@@ -204,19 +204,31 @@ def test_replicas_waiting_for_a_node_hold_a_scale_up_and_the_recommendation_is_k
     s = spec(scaling={"behavior": {"panic": False}})  # a 5m scale-down window; 100% or 4 pods per 15s
     d = decide(s, Signals(queue_depth=200), 5, EngineState(), NOW, unschedulable=2)
     assert (d.replicas, d.direction, d.limited) == (5, "none", "CapacityPending")
-    assert "2 of the replicas asked for wait for a node: not scaling up to 10 until they are scheduled" in d.reason
+    assert "2 of the replicas asked for wait for a node: not scaling up to 10 on the queue until they are scheduled" \
+        in d.reason
     assert d.state.recommendations[-1] == (NOW, 20), "the window remembers what the load asked for"
     assert d.state.scale_events == (), "a held step spends no step budget"
     resumed = decide(s, Signals(queue_depth=200), 5, d.state, NOW + timedelta(seconds=15), unschedulable=0)
     assert (resumed.replicas, resumed.limited) == (10, "StepLimit")
 
 
-def test_replicas_waiting_for_a_node_hold_a_panic_too() -> None:
+def test_replicas_waiting_for_a_node_hold_a_panic_too_but_not_the_demand() -> None:
     s = spec(capacity={"concurrency": 10, "timeout": "5s"})
     signals = Signals(queue_depth=300, in_flight=20, arrival_rate=20)
     assert decide(s, signals, 2, EngineState(), NOW).replicas == 30
     held = decide(s, signals, 2, EngineState(), NOW, unschedulable=1)
-    assert (held.replicas, held.limited) == (2, "CapacityPending")
+    # The queue's 30 waits; the 20 in flight over 10 x 0.7 per replica ask for 3, which the
+    # Pending pod does not change.
+    assert (held.replicas, held.limited) == (3, "CapacityPending")
+
+
+def test_while_replicas_wait_a_rise_in_load_is_still_followed() -> None:
+    s = spec(scaling={"behavior": {"panic": False, "scaleUp": {"maxStepPods": 100}}},
+             capacity={"concurrency": 10})
+    calm = decide(s, Signals(queue_depth=0, in_flight=56), 8, EngineState(), NOW, unschedulable=2)
+    assert calm.replicas == 8
+    busier = decide(s, Signals(queue_depth=400, in_flight=140), 8, EngineState(), NOW, unschedulable=2)
+    assert (busier.replicas, busier.limited) == (20, "CapacityPending"), busier.reason
 
 
 @pytest.mark.parametrize(("signals", "current", "expected"), [
@@ -235,5 +247,5 @@ def test_unschedulable_replicas_cap_the_count_at_the_current_one_within_bounds(q
     unheld = decide(s, Signals(queue_depth=queue), current, EngineState(), NOW)
     d = decide(s, Signals(queue_depth=queue), current, EngineState(), NOW, unschedulable=waiting)
     assert s.replicas.min <= d.replicas <= s.replicas.max
-    assert d.replicas == min(unheld.replicas, clamp(current, s.replicas))
+    assert d.replicas == min(unheld.replicas, clamp(current, s.replicas))  # the queue is the only signal here
     assert d.state.recommendations == unheld.state.recommendations

@@ -102,7 +102,9 @@ def test_a_service_time_that_is_not_a_positive_number_is_refused(bad: float) -> 
 flavors = st.lists(st.builds(Flavor, share=st.floats(0.1, 5.0), speed=st.floats(0.2, 3.0), weight=st.integers(1, 5),
                              concurrency=st.none() | st.integers(1, 6)), min_size=1, max_size=3).map(tuple)
 clusters = st.none() | st.builds(Nodes, pods_per_node=st.integers(1, 4), nodes=st.integers(0, 3),
-                                 provision_seconds=st.floats(0.0, 20.0), headroom_pods=st.integers(0, 3))
+                                 provision_seconds=st.floats(0.0, 20.0), headroom_pods=st.integers(0, 3)) | st.builds(
+    Nodes, pods_per_node=st.integers(1, 4), nodes=st.integers(0, 3), provision_seconds=st.floats(0.0, 20.0),
+    headroom_percent=st.floats(0.0, 150.0), headroom_min=st.integers(0, 3))
 scalings = st.lists(st.tuples(st.floats(0.0, 30.0), st.integers(0, 8)), max_size=6)
 
 

@@ -5,8 +5,11 @@ counted for the cost reports."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spillway.sim.model import Nodes, Service, Simulation
+from spillway.sim.nodes import Cluster
 
 STARTUP = 10.0
 PROVISION = 60.0
@@ -103,6 +106,81 @@ def test_without_nodes_nothing_is_pending_and_no_node_is_counted() -> None:
     assert simulation.ready_replicas() == 50
 
 
+@pytest.mark.parametrize(("replicas", "percent", "least", "wanted"), [
+    (0, 20, 1, 1), (1, 20, 1, 1), (5, 20, 1, 1), (6, 20, 1, 2), (10, 20, 2, 2), (11, 20, 2, 3),
+    (15, 20, 2, 3), (30, 20, 2, 6), (7, 150, 0, 11), (3, 10, 0, 1), (40, 12.5, 0, 5),
+    (1000, 0.1, 0, 1),  # 0.1 as a float is a hair over a tenth: still 1, not 2
+])
+def test_percent_headroom_is_a_share_of_the_replicas_rounded_up_never_under_its_floor(
+        replicas: int, percent: float, least: int, wanted: int) -> None:
+    nodes = Nodes(pods_per_node=4, nodes=1, provision_seconds=PROVISION, headroom_percent=percent, headroom_min=least)
+    assert nodes.placeholders_for(replicas) == wanted
+
+
+@settings(max_examples=120, deadline=None)
+@given(percent=st.integers(1, 200), least=st.integers(0, 4), pods_per_node=st.integers(1, 5), nodes=st.integers(0, 4),
+       initial=st.integers(1, 12), steps=st.lists(st.tuples(st.floats(0.0, 80.0), st.integers(0, 30)), max_size=8))
+def test_percent_headroom_follows_the_replicas_asked_for_as_they_scale(
+        percent: int, least: int, pods_per_node: int, nodes: int, initial: int,
+        steps: list[tuple[float, int]]) -> None:
+    spec = Nodes(pods_per_node, nodes, PROVISION, headroom_percent=percent, headroom_min=least)
+    simulation = Simulation(SERVICE, initial, nodes=spec)
+    asked, now = initial, 0.0
+    for wait, count in [(0.0, initial), *steps]:
+        now += wait
+        simulation.run_until(now)
+        if wait:  # the first step only checks the start
+            simulation.scale_to(count)
+            asked = max(count, 1)
+        running, pending = simulation.running_placeholders(), simulation.pending_placeholders()
+        assert running + pending == max(least, -(-asked * percent // 100))  # an integer ceiling
+        placed = sum(not p.pending for p in simulation.pods())
+        slots = simulation.node_count() * pods_per_node
+        assert placed + running <= slots
+        if pending or simulation.pending_pods():  # anything waits only while every slot is taken
+            assert placed + running == slots
+        if simulation.pending_pods():  # a replica never waits beside a placeholder it could preempt
+            assert running == 0
+    simulation.run_until(now + PROVISION)
+    assert simulation.pending_pods() == simulation.pending_placeholders() == 0  # the nodes asked for came
+
+
+def test_percent_headroom_grows_with_a_scale_up_and_brings_nodes_for_its_placeholders() -> None:
+    nodes = Nodes(pods_per_node=4, nodes=3, provision_seconds=PROVISION, headroom_percent=20, headroom_min=2)
+    simulation = Simulation(SERVICE, 5, nodes=nodes)
+    assert (simulation.running_placeholders(), simulation.pending_placeholders()) == (2, 0)
+    simulation.run_until(5.0)
+    # 11 replicas want 3 placeholders: 7 of 12 slots were taken, the 6 new replicas take the
+    # last 5 and preempt one placeholder; two placeholders wait for a node, no replica does.
+    simulation.scale_to(11)
+    assert (simulation.running_placeholders(), simulation.pending_placeholders(), simulation.pending_pods()) == (1, 2, 0)
+    simulation.run_until(5.0 + STARTUP)
+    assert simulation.ready_replicas() == 11
+    simulation.run_until(5.0 + PROVISION)
+    assert (simulation.node_count(), simulation.running_placeholders(), simulation.pending_placeholders()) == (4, 3, 0)
+    simulation.scale_to(5)  # back to the floor of 2, and the third's slot is free again
+    assert (simulation.running_placeholders(), simulation.pending_placeholders()) == (2, 0)
+
+
+def test_fewer_placeholders_wanted_removes_the_pending_ones_first() -> None:
+    cluster = Cluster(Nodes(pods_per_node=2, nodes=1, provision_seconds=PROVISION, headroom_percent=50,
+                            headroom_min=0), replicas=8)
+    cluster.fill()
+    assert (cluster.placeholders_running, cluster.placeholders_pending, cluster.free) == (2, 2, 0)
+    cluster.ask(4)  # wants 2: the two never placed go
+    assert (cluster.placeholders_running, cluster.placeholders_pending, cluster.free) == (2, 0, 0)
+    cluster.ask(2)  # wants 1: a running one goes, and its slot is free
+    assert (cluster.placeholders_running, cluster.placeholders_pending, cluster.free) == (1, 0, 1)
+
+
+def test_fixed_headroom_does_not_follow_the_replicas() -> None:
+    simulation = Simulation(SERVICE, 2, nodes=Nodes(pods_per_node=4, nodes=2, provision_seconds=PROVISION,
+                                                    headroom_pods=3))
+    for count in (1, 5, 20, 2):
+        simulation.scale_to(count)
+        assert simulation.running_placeholders() + simulation.pending_placeholders() == 3
+
+
 @pytest.mark.parametrize("nodes", [
     dict(pods_per_node=0, nodes=1, provision_seconds=1.0),
     dict(pods_per_node=1, nodes=-1, provision_seconds=1.0),
@@ -110,6 +188,10 @@ def test_without_nodes_nothing_is_pending_and_no_node_is_counted() -> None:
     dict(pods_per_node=1, nodes=1, provision_seconds=float("inf")),
     dict(pods_per_node=1, nodes=1, provision_seconds=-1.0),
     dict(pods_per_node=1, nodes=1, provision_seconds=1.0, headroom_pods=-1),
+    dict(pods_per_node=1, nodes=1, provision_seconds=1.0, headroom_percent=-1.0),
+    dict(pods_per_node=1, nodes=1, provision_seconds=1.0, headroom_percent=float("nan")),
+    dict(pods_per_node=1, nodes=1, provision_seconds=1.0, headroom_percent=20.0, headroom_min=-1),
+    dict(pods_per_node=1, nodes=1, provision_seconds=1.0, headroom_percent=20.0, headroom_pods=2),
 ])
 def test_an_impossible_cluster_is_refused(nodes: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spillway.sim.model import RECENT_SAMPLES, Service, Simulation
+from spillway.sim.model import RECENT_SAMPLES, Nodes, Service, Simulation
 from spillway.sim.pipeline import Pipelines, Sample, extrapolated_rate
 
 
@@ -118,3 +118,27 @@ def test_knative_concurrency_is_the_mean_of_per_second_totals_in_the_window() ->
     average = pipelines.concurrency_average(6.0)
     assert average == pytest.approx(1.0)
     assert pipelines.concurrency_average(math.nan) is None
+
+
+def test_the_unschedulable_pods_are_the_replicas_waiting_for_a_node_not_the_placeholders() -> None:
+    service = Service(concurrency=4, queue_limit=10, timeout=10.0, service_time=lambda _: 0.05, startup=5.0)
+    simulation = Simulation(service, 2, nodes=Nodes(pods_per_node=2, nodes=2, provision_seconds=60.0,
+                                                    headroom_pods=2))
+    pipelines = Pipelines(concurrency=4)
+    simulation.run_until(1.0)
+    pipelines.collect(simulation)
+    assert pipelines.unschedulable_pods() == 0
+    simulation.scale_to(6)  # two take the placeholders' slots; the other two wait, as do the placeholders
+    simulation.run_until(2.0)
+    pipelines.collect(simulation)
+    assert (pipelines.unschedulable_pods(), simulation.pending_placeholders()) == (2, 2)
+    simulation.run_until(61.0)
+    pipelines.collect(simulation)
+    assert pipelines.unschedulable_pods() == 0
+
+
+def test_without_nodes_nothing_is_unschedulable() -> None:
+    simulation, pipelines = _steady(rate=40, seconds=5, replicas=3)
+    simulation.scale_to(60)
+    pipelines.collect(simulation)
+    assert pipelines.unschedulable_pods() == 0

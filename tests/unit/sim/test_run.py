@@ -157,3 +157,21 @@ def test_nodes_still_provisioning_cost_attainment_that_headroom_buys_back_on_a_s
     # eight placeholders up before the step: the new replicas preempt them at once, as if nodes were unbounded
     assert headroom.slo_attainment == unbounded.slo_attainment
     assert headroom.node_seconds > waiting.node_seconds > 0 and unbounded.node_seconds == 0.0
+
+
+def test_the_seconds_replicas_wait_for_a_node_and_the_requests_missed_in_them_are_counted() -> None:
+    step = traces.step(40, 300, at=120, duration=300)
+
+    def on(nodes: Nodes | None) -> Result:
+        return run(Scenario(step, SERVICE, 0.3, 2, 40, seed=3, nodes=nodes), SpillwayPolicy(_spec()))
+
+    unbounded, waiting, headroom = on(None), on(Nodes(2, 1, 90.0)), on(Nodes(2, 1, 90.0, headroom_pods=8))
+    assert (unbounded.node_wait_seconds, unbounded.missed_in_node_waits) == (0.0, 0)
+    # the step's new replicas wait about one provisioning for their node, and most of what the
+    # run misses is missed then
+    assert 80.0 <= waiting.node_wait_seconds <= 200.0
+    missed = waiting.arrived - waiting.within_objective
+    assert 0.5 * missed < waiting.missed_in_node_waits <= missed
+    assert headroom.node_wait_seconds < waiting.node_wait_seconds
+    assert [p.pending for p in waiting.timeline if p.time == 150.0] != [0]
+    assert max(p.nodes for p in waiting.timeline) > 1

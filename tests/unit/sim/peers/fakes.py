@@ -21,12 +21,17 @@ class FakeObservatory:
     # Knative's collector, per window length; a window not listed reads `concurrency`.
     averages: dict[float, float | None] = field(default_factory=dict)
     concurrency: float | None = 0.0
+    unschedulable: int = 0
+    signals: Signals = field(default_factory=Signals)
 
     def ready_pods(self) -> int:
         return self.ready
 
+    def unschedulable_pods(self) -> int:
+        return self.unschedulable
+
     def spillway_signals(self) -> Signals:
-        return Signals()
+        return self.signals
 
     def prometheus_queue(self) -> float | None:
         return self.queue
