@@ -37,6 +37,8 @@ def _cases() -> list[dict[str, Any]]:
                                 "capacity": {"concurrency": 8, "queueLimit": 4, "timeout": "2500ms"}}
         if algorithm == "Weighted" or affinity == "Cookie":
             spec["pools"] = POOLS
+        if affinity == "Cookie" and algorithm in (None, "LeastConnection"):  # yields under load: maxqueue
+            spec["sessionStore"] = {"type": "Redis"}
         cases.append(spec)
     return cases
 

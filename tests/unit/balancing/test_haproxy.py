@@ -142,6 +142,18 @@ def test_cookie_affinity_uses_a_dynamic_cookie_with_the_generated_key() -> None:
     assert "k" * 64 not in repr(plan)  # the key never enters the rendered objects
 
 
+def test_cookie_affinity_yields_to_another_replica_under_load_only_when_sessions_are_shared() -> None:
+    cookie = {"provider": "HAProxy", "affinity": {"type": "Cookie"}}
+    servers = [line for line in _backend(_plan(balancing=cookie, sessionStore={"type": "Redis"})[1])
+               if line.startswith("server-template")]
+    # A replica's worth waiting for the user's replica, then another: the store has the session.
+    assert servers and all(" maxconn 200 maxqueue 200" in line for line in servers)
+    alone = _backend(_plan(balancing=cookie)[1])
+    assert not any("maxqueue" in line for line in alone), "without a store, moving a user logs them out"
+    no_affinity = _backend(_plan(balancing={"provider": "HAProxy"}, sessionStore={"type": "Redis"})[1])
+    assert not any("maxqueue" in line for line in no_affinity)
+
+
 def test_client_ip_affinity_sticks_at_haproxy_and_at_its_service() -> None:
     _, plan = _plan(balancing={"provider": "HAProxy", "affinity": {"type": "ClientIP", "ttl": "48h"}})
     assert _backend(plan)[1:3] == ["stick-table type ipv6 size 1m expire 172800s", "stick on src"]
