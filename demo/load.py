@@ -3,7 +3,7 @@ profile, open loop (arrivals at each phase's rate whatever the service's speed, 
 gets a queue, not fewer requests), writing one JSON line a second. It must never send a request
 outside the test bed (loopback and the local cluster's ranges; no DNS names, no redirects, no
 proxies), never hold more than `--max-in-flight` requests, and always end by itself: after the
-phases plus at most one timeout to drain (the logins before them take at most two timeouts).
+phases plus at most one timeout to drain (the logins before them, paced at 20 a second, take that long plus at most two timeouts).
 SIGTERM ends the sending early; the drain and the summary line still follow.
 
 A 200 whose `user` is not the asking user's name counts as OK (the service answered) and as that
@@ -42,6 +42,7 @@ import aiohttp
 MAX_SECONDS = 1800.0  # no profile runs longer than this, whatever it says
 MAX_RPS = 2000.0
 LOGIN_CONCURRENCY = 20
+LOGINS_PER_SECOND = 20.0
 # The test bed's own addresses (tests/cluster): loopback, the Service CIDR, the pod CIDRs (which
 # hold the real node's 10.245.0.0/24) and the node's address.
 TEST_BED = tuple(ipaddress.ip_network(n) for n in
@@ -361,7 +362,10 @@ class Load:
 
     async def run(self) -> dict[str, Any]:
         timeout = self.settings.timeout_seconds
-        logins = [asyncio.create_task(self.login(user)) for user in self.users]
+        logins = []
+        for user in self.users:  # paced: a burst of logins would itself be a surge
+            logins.append(asyncio.create_task(self.login(user)))
+            await asyncio.sleep(1 / LOGINS_PER_SECOND)
         await asyncio.wait(logins, timeout=2 * timeout)
         self.background.update(t for t in logins if not t.done())
         self.start, self.started_at = self.loop.time(), time.time()
