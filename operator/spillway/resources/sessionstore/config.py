@@ -9,11 +9,12 @@ What is built, for a ScalableService `<name>`:
   admin's and the exporter's passwords. Secret `<name>-redis-connection` (the app's): only the
   app user's URL, host, port, name and password, and in Sentinel mode the master's name and the
   sentinels' addresses. `app_env` turns it into the app containers' env (secretKeyRefs only).
-- ConfigMap `<name>-redis`: redis.conf, the start scripts, and in Sentinel mode sentinel.conf.
-  It never holds a password: each container's command renders its running config into an
-  in-memory emptyDir (`/run/spillway`) from the ConfigMap and the mounted Secret, then execs the
-  server; the same emptyDir is where redis-sentinel REWRITES its config and Redis runs CONFIG
-  REWRITE after a failover (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/).
+- ConfigMap `<name>-redis`: redis.conf, the start scripts (`scripts`), and in Sentinel mode
+  sentinel.conf and Redis's preStop hook. It never holds a password: each container's command
+  renders its running config into an in-memory emptyDir (`/run/spillway`) from the ConfigMap
+  and the mounted Secret, then execs the server; the same emptyDir is where redis-sentinel
+  REWRITES its config and Redis runs CONFIG REWRITE after a failover
+  (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/).
 - StatefulSet `<name>-redis` (1 pod, or in Sentinel mode a primary plus `replicas` replicas),
   headless Service `<name>-redis`, write Service `<name>-redis-primary` selecting
   `spillway.io/redis-role: primary` (static on the Standalone pod; in Sentinel mode the reconcile
@@ -51,6 +52,11 @@ Decisions:
   follows it, else pod 0 is the primary; a starting sentinel asks its peers, else monitors pod 0.
   Sentinels have no password (protected-mode off): the NetworkPolicy admits only the app's, the
   Redis and the sentinel pods.
+- A planned stop of the primary (a drain, a rolling update, a deleted pod) is a switchover, not
+  a failover: its preStop hook pauses writes, waits for the replicas to have them, asks a
+  sentinel for SENTINEL FAILOVER and lets Redis stop once a quorum names the promoted replica
+  (about 2 s without writes instead of down-after-milliseconds and an election). It runs as
+  `admin` (CLIENT PAUSE is @admin); the grace period is its bound plus Redis's own stop time.
 """
 
 from __future__ import annotations
@@ -90,82 +96,6 @@ ENV_KEYS = (("REDIS_URL", "url"), ("REDIS_HOST", "host"), ("REDIS_PORT", "port")
             ("REDIS_PASSWORD", "password"), ("SPRING_DATA_REDIS_URL", "url"))
 SENTINEL_ENV_KEYS = (("SPRING_DATA_REDIS_SENTINEL_MASTER", "sentinel-master"),
                      ("SPRING_DATA_REDIS_SENTINEL_NODES", "sentinel-nodes"))
-
-# Both scripts read everything variable from the environment, so the ConfigMap is the same for
-# every pod and the integration test runs them unchanged on loopback.
-# Redis's names, else Valkey's (its images and packages may have only valkey-server/valkey-cli).
-_TOOLS = """cli=$(command -v redis-cli || command -v valkey-cli)
-server=$(command -v redis-server || command -v valkey-server)
-"""
-_ASK_SENTINELS = """ask_sentinels() {  # primary: the first answering sentinel's; known_replicas: yes if it knows any
-  primary=""; known_replicas=no
-  for sentinel in $SPILLWAY_SENTINELS; do
-    [ "$sentinel" = "$SPILLWAY_SELF" ] && continue
-    answer=$(timeout 3 "$cli" -h "$sentinel" -p "$SPILLWAY_SENTINEL_PORT" --raw \\
-      SENTINEL get-master-addr-by-name "$SPILLWAY_MASTER" 2>/dev/null | head -n 1) || answer=""
-    case "$answer" in *" "*|"") continue ;; esac
-    primary="$answer"
-    replicas=$(timeout 3 "$cli" -h "$sentinel" -p "$SPILLWAY_SENTINEL_PORT" --raw \\
-      SENTINEL replicas "$SPILLWAY_MASTER" 2>/dev/null) || replicas=""
-    if [ -n "$replicas" ]; then known_replicas=yes; fi
-    break
-  done
-  return 0
-}
-"""
-START_REDIS = f"""#!/bin/sh
-# Renders the running redis.conf (ConfigMap + Secret) into the in-memory run dir, then starts Redis.
-set -eu
-umask 077
-{_TOOLS}run="$SPILLWAY_RUN/redis.conf"
-cat "$SPILLWAY_CONFIG/redis.conf" "$SPILLWAY_SECRET/redis-auth.conf" > "$run"
-printf 'dir %s\naclfile %s/users.acl\n' "$SPILLWAY_DATA" "$SPILLWAY_SECRET" >> "$run"
-if [ "$SPILLWAY_MODE" = Sentinel ]; then
-{_ASK_SENTINELS}  ask_sentinels
-  # A pod the sentinels still name primary while they know replicas is a primary restarted under
-  # its old name (deleted, or crashed). It never takes writes again on its own: the sentinels may
-  # be failing over already, and what it accepted meanwhile would be dropped when it is demoted
-  # (with an emptyDir it would even come back empty, and the replicas would copy that). It stays
-  # down, so they fail over (down-after-milliseconds and an election), and follows the new
-  # primary; after 120 s without a failover (no replica fit to promote) it starts as it was.
-  waited=0
-  while [ "$primary" = "$SPILLWAY_SELF" ] && [ "$known_replicas" = yes ] && [ "$waited" -lt 120 ]; do
-    echo "spillway: the sentinels name this restarted pod primary while replicas exist: waiting for a failover" >&2
-    sleep 2
-    waited=$((waited + 2))
-    ask_sentinels
-  done
-  primary="${{primary:-$SPILLWAY_SEED}}"
-  printf 'replica-announce-ip %s\\n' "$SPILLWAY_SELF" >> "$run"
-  [ "$primary" = "$SPILLWAY_SELF" ] || printf 'replicaof %s %s\\n' "$primary" "$SPILLWAY_REDIS_PORT" >> "$run"
-fi
-exec "$server" "$run" "$@"
-"""
-START_SENTINEL = f"""#!/bin/sh
-# Renders sentinel.conf once per pod (redis-sentinel rewrites it afterwards), then starts it.
-set -eu
-umask 077
-{_TOOLS}run="$SPILLWAY_RUN/sentinel.conf"
-if [ ! -s "$run" ]; then
-{_ASK_SENTINELS}  ask_sentinels
-  primary="${{primary:-$SPILLWAY_SEED}}"
-  {{
-    cat "$SPILLWAY_CONFIG/sentinel.conf"
-    printf 'dir %s\n' "$SPILLWAY_RUN"
-    printf 'sentinel announce-ip %s\\n' "$SPILLWAY_SELF"
-    printf 'sentinel monitor %s %s %s %s\\n' "$SPILLWAY_MASTER" "$primary" "$SPILLWAY_REDIS_PORT" "$SPILLWAY_QUORUM"
-    cat "$SPILLWAY_CONFIG/sentinel-master.conf" "$SPILLWAY_SECRET/sentinel-auth.conf"
-  }} > "$run.new"
-  mv "$run.new" "$run"
-fi
-exec "$server" "$run" --sentinel "$@"
-"""
-# Ready: answers PING and, on a replica, is linked to its primary.
-READY_REDIS = ('cli=$(command -v redis-cli || command -v valkey-cli); '
-               'out=$(REDISCLI_AUTH="$SPILLWAY_EXPORTER_PASSWORD" VALKEYCLI_AUTH="$SPILLWAY_EXPORTER_PASSWORD" '
-               '"$cli" --no-auth-warning --user exporter '
-               f'-p {REDIS_PORT} INFO replication) && case "$out" in *role:master*) ;; '
-               '*master_link_status:up*) ;; *) exit 1 ;; esac')
 
 
 def user_password(password: str, user: str) -> str:

@@ -13,11 +13,14 @@ from spillway.api.spec import ScalableServiceSpec
 from spillway.api.units import parse_quantity
 from spillway.resources.meta import Owner, evictable, labels, metadata, selector_labels
 from spillway.resources.sessionstore.config import (
-    CHECKSUM, CONFIG_DIR, NO_ROTATION, ROTATION_CURRENT, ROTATION_PREVIOUS, Rotation, app_password, DATA_DIR, ENV_KEYS, PRIMARY, QUORUM, READY_REDIS, REDIS, REDIS_PORT, ROLE_LABEL, RUN_DIR,
-    SECRET_DIR, SENTINEL, SENTINEL_ENV_KEYS, SENTINEL_PORT, SENTINELS, START_REDIS, START_SENTINEL, UID,
+    CHECKSUM, CONFIG_DIR, NO_ROTATION, ROTATION_CURRENT, ROTATION_PREVIOUS, Rotation, app_password, DATA_DIR, ENV_KEYS, PRIMARY, QUORUM, REDIS, REDIS_PORT, ROLE_LABEL, RUN_DIR,
+    SECRET_DIR, SENTINEL, SENTINEL_ENV_KEYS, SENTINEL_PORT, SENTINELS, UID,
     _component_name, _pod_host, acl_file, connection_name, master_name, memory_limit, password_name, primary_name,
     redis_conf, redis_name, sentinel_conf, sentinel_master_conf, sentinel_mode, sentinel_name, sentinel_nodes,
     user_password,
+)
+from spillway.resources.sessionstore.scripts import (
+    READY_REDIS, START_REDIS, START_SENTINEL, STOP_REDIS, SWITCHOVER_SECONDS,
 )
 
 # --- secrets and env ------------------------------------------------------------------------
@@ -169,7 +172,7 @@ def config_map(owner: Owner, spec: ScalableServiceSpec) -> dict[str, Any]:
     data = {"redis.conf": redis_conf(spec), "start-redis.sh": START_REDIS}
     if sentinel_mode(spec):
         data.update({"sentinel.conf": sentinel_conf(), "sentinel-master.conf": sentinel_master_conf(owner),
-                     "start-sentinel.sh": START_SENTINEL})
+                     "start-sentinel.sh": START_SENTINEL, "stop-redis.sh": STOP_REDIS})
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(owner, redis_name(owner), REDIS),
             "data": data}
 
@@ -228,8 +231,13 @@ def _env(owner: Owner, spec: ScalableServiceSpec, statefulset: str) -> list[dict
             *({"name": k, "value": v} for k, v in values.items())]
 
 
+# A container's time to stop after SIGTERM (Redis: a final AOF fsync and RDB save). Redis's
+# preStop switchover runs before it, on time of its own.
+STOP_SECONDS = 30
+
+
 def _pod_spec(owner: Owner, spec: ScalableServiceSpec, component: str, container: dict[str, Any],
-              volumes: list[dict[str, Any]]) -> dict[str, Any]:
+              volumes: list[dict[str, Any]], grace_seconds: int = STOP_SECONDS) -> dict[str, Any]:
     store = spec.session_store.redis
     placement: dict[str, Any] = {}
     if store.node_selector:
@@ -239,7 +247,7 @@ def _pod_spec(owner: Owner, spec: ScalableServiceSpec, component: str, container
     return {**placement,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": 30,
+        "terminationGracePeriodSeconds": grace_seconds,
         "securityContext": {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID,
                             "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}},
         "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
@@ -308,10 +316,19 @@ def _redis_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, 
         claims.append({"metadata": {"name": "data", "labels": labels(owner, REDIS)}, "spec": claim})
     else:
         volumes.append({"name": "data", "emptyDir": {}})
+    grace = STOP_SECONDS
+    if sentinel:
+        # A planned stop of the primary hands over to a replica first; the hook's time counts
+        # against the grace period, so it is added. The script is read when the pod stops, so a
+        # new one needs no restart: it is left out of the checksum.
+        container["lifecycle"] = {"preStop": {"exec": {"command": [
+            "timeout", str(SWITCHOVER_SECONDS), "sh", f"{CONFIG_DIR}/stop-redis.sh"]}}}
+        grace += SWITCHOVER_SECONDS
     pod_labels = labels(owner, REDIS) if sentinel else {**labels(owner, REDIS), ROLE_LABEL: PRIMARY}
     replicas = 1 + store.replicas if sentinel else 1
     checksum = _checksum(data, ("redis.conf", "start-redis.sh"))
-    return _statefulset(owner, REDIS, replicas, pod_labels, checksum, _pod_spec(owner, spec, REDIS, container, volumes), claims)
+    return _statefulset(owner, REDIS, replicas, pod_labels, checksum,
+                        _pod_spec(owner, spec, REDIS, container, volumes, grace), claims)
 
 
 def _sentinel_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, str]) -> dict[str, Any]:
