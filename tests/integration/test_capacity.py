@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 
 from tests.cluster.crds import install_crds
-from tests.integration.components import DrivenExporter, drive_haproxy, haproxy_scrape_labels, prometheus_scraping
+from tests.integration.components import (
+    DrivenExporter,
+    drive_haproxy,
+    haproxy_scrape_labels,
+    prometheus_scraping,
+    wait_until,
+)
 from tests.integration.harness import (
     Kubectl,
     audit_offset,
@@ -205,7 +211,9 @@ def test_headroom_placeholders_are_preempted_by_a_scale_out_and_bring_a_node_for
                        timeout=40, what="placeholders running again")
             assert second in {p["spec"]["nodeName"] for p in _running(_pods(k, ns, "headroom"))}
             k.run("delete", "ssvc", "web", "-n", ns, "--wait=true", "--timeout=60s")
-            assert k.items("deployments", ns, "app.kubernetes.io/component=headroom") == []
+            # The garbage collector removes the placeholders with their owner.
+            wait_until(lambda: k.items("deployments", ns, "app.kubernetes.io/component=headroom") == [], 30,
+                       "the placeholders removed with the ScalableService")
     finally:
         k.run("delete", "priorityclass", priority_class, "--wait=false", check=False)
 
