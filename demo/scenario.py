@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.request
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -264,8 +266,6 @@ def _delete(bed: Bed, namespace: str, which: str) -> dict[str, Any]:
 
 
 def _scale_events(bed: Bed, namespace: str) -> list[dict[str, Any]]:
-    from datetime import datetime
-
     found = (bed.json("get", "events.events.k8s.io", "-n", namespace) or {}).get("items", [])
     events = []
     for event in found:
@@ -293,8 +293,6 @@ def _wait(bed: Bed, namespace: str, seconds: float, what: str, say: Callable[[st
 
 def _wait_answering(url: str, seconds: float) -> None:
     """Until the balancer answers a login (its pods found the replicas)."""
-    import urllib.request
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
