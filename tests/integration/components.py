@@ -145,7 +145,7 @@ class DrivenExporter:
 
 
 def haproxy_scrape_labels(namespace: str, service: str) -> dict[str, str]:
-    """The labels pod discovery gives a balancer pod's series (see KUBERNETES_PODS_JOB), for a
+    """The labels pod discovery gives a balancer pod's series (see kubernetes_pods_job), for a
     static target that stands in for one: the HAProxy preset finds its series by them."""
     return {"namespace": namespace, "app_kubernetes_io_instance": service}
 
@@ -172,36 +172,33 @@ def drive_haproxy(exporter: DrivenExporter, proxy: str, *, queue: float, served:
 # Pods that ask to be scraped, the way a cluster's Prometheus finds them: the
 # `prometheus.io/scrape|port|path` annotations, and `namespace`, `pod`, `node` and the pod's
 # labels from discovery (as the Prometheus community chart's `kubernetes-pods` job does).
-KUBERNETES_PODS_JOB = """
-  - job_name: kubernetes-pods
-    kubernetes_sd_configs:
-      - role: pod
-        kubeconfig_file: {kubeconfig}
-    relabel_configs:
-      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
-        action: keep
-        regex: "true"
-      - source_labels: [__meta_kubernetes_pod_phase]
-        action: keep
-        regex: Running
-      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_path]
-        action: replace
-        target_label: __metrics_path__
-        regex: (.+)
-      - source_labels: [__meta_kubernetes_pod_ip, __meta_kubernetes_pod_annotation_prometheus_io_port]
-        action: replace
-        regex: (.+);(\\d+)
-        replacement: $1:$2
-        target_label: __address__
-      - action: labelmap
-        regex: __meta_kubernetes_pod_label_(.+)
-      - source_labels: [__meta_kubernetes_namespace]
-        target_label: namespace
-      - source_labels: [__meta_kubernetes_pod_name]
-        target_label: pod
-      - source_labels: [__meta_kubernetes_pod_node_name]
-        target_label: node
-"""
+def kubernetes_pods_job(*, kubeconfig: str | None = None, namespaces: Sequence[str] = ()) -> dict[str, Any]:
+    """The scrape job: pods of the cluster `kubeconfig` names (None: the one Prometheus runs in,
+    by its service account), of `namespaces` only when given (then a Role to list and watch pods
+    there is all it needs)."""
+    discovery: dict[str, Any] = {"role": "pod"}
+    if kubeconfig:
+        discovery["kubeconfig_file"] = kubeconfig
+    if namespaces:
+        discovery["namespaces"] = {"names": list(namespaces)}
+    return {"job_name": "kubernetes-pods", "kubernetes_sd_configs": [discovery], "relabel_configs": [
+        {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], "action": "keep",
+         "regex": "true"},
+        {"source_labels": ["__meta_kubernetes_pod_phase"], "action": "keep", "regex": "Running"},
+        {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"], "action": "replace",
+         "target_label": "__metrics_path__", "regex": "(.+)"},
+        {"source_labels": ["__meta_kubernetes_pod_ip", "__meta_kubernetes_pod_annotation_prometheus_io_port"],
+         "action": "replace", "regex": "(.+);(\\d+)", "replacement": "$1:$2", "target_label": "__address__"},
+        {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
+        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+    ]}
+
+
+def prometheus_config(jobs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The test bed's Prometheus configuration: every second, scrapes and rules."""
+    return {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "scrape_configs": list(jobs)}
 
 
 class Prometheus:
@@ -220,18 +217,14 @@ class Prometheus:
         self.url = f"http://{host}:{self.port}"
         self.workdir = workdir
         config = workdir / "prometheus.yml"
-        text = "global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n"
+        jobs: list[dict[str, Any]] = []
         static = ([(targets, labels)] if targets else []) + list(groups)
         if static:
-            text += "  - job_name: app\n    static_configs:\n"
-        for group_targets, group_labels in static:
-            quoted = ", ".join(f'"{t}"' for t in group_targets)
-            label_lines = "".join(f"\n          {k}: \"{v}\"" for k, v in group_labels.items())
-            text += (f"      - targets: [{quoted}]\n"
-                     f"        labels:{label_lines}\n")
+            jobs.append({"job_name": "app", "static_configs": [
+                {"targets": list(group_targets), "labels": dict(group_labels)} for group_targets, group_labels in static]})
         if kubeconfig:
-            text += KUBERNETES_PODS_JOB.format(kubeconfig=kubeconfig)
-        config.write_text(text)
+            jobs.append(kubernetes_pods_job(kubeconfig=kubeconfig))
+        config.write_text(json.dumps(prometheus_config(jobs), indent=1))  # JSON is YAML
         lookback = [f"--query.lookback-delta={lookback_delta}"] if lookback_delta else []
         self.process = TrackedProcess([
             self.binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",

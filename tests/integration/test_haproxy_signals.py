@@ -112,7 +112,7 @@ def bed(tmp_path: Path) -> Iterator[Bed]:
             queries = render("HAProxy", Queries(), namespace=NAMESPACE, service=name, deployments=[name],
                              quantile=0.95)
             services[name] = Service(name, port, backends, haproxy, queries)
-        # In a cluster, pod discovery labels each balancer's series (components.KUBERNETES_PODS_JOB):
+        # In a cluster, pod discovery labels each balancer's series (components.kubernetes_pods_job):
         # `namespace` from the pod, and the pod's app.kubernetes.io/instance=<service> label as
         # `app_kubernetes_io_instance`. Here static labels on each target stand in for that.
         groups = [([s.haproxy.metrics_url.split("/")[2]], haproxy_scrape_labels(NAMESPACE, n))
