@@ -12,6 +12,11 @@ user's logout (`logged_out` counts distinct users); the user logs in again and g
     python -m demo.load --url http://10.96.0.20:80 --phase steady:60:20 --phase surge:120:90 \
         --phase calm:120:10 --users 200 --work-ms 200 --log load.jsonl [--timeout 10]
 
+In a pod of another cluster (`make demo CLUSTER=current`, `demo.incluster`), `--allow ADDRESS`
+adds the one address the demo read from that cluster, its sample's Service; `--log /dev/stdout`
+writes the lines for `kubectl logs`. The module imports nothing of the project's, so it runs as a
+lone file there (`python load.py`).
+
 The pure parts (phases, arrivals, the URL check, cookies, quantiles, the lines written) come
 first; `Load` is the only part that does I/O.
 """
@@ -97,8 +102,9 @@ def arrivals(phases: Sequence[Phase], rng: random.Random | None = None) -> Itera
         start += phase.seconds
 
 
-def refusal(url: str) -> str | None:
-    """Why the load must not go to `url`, or None when it may."""
+def refusal(url: str, also: Sequence[ipaddress.IPv4Address | ipaddress.IPv6Address] = ()) -> str | None:
+    """Why the load must not go to `url`, or None when it may: an address of the test bed, or one
+    of `also`."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "http":
         return f"{url}: only http:// URLs"
@@ -110,13 +116,14 @@ def refusal(url: str) -> str | None:
         _ = parts.port  # raises ValueError on a malformed port
     except ValueError:
         return f"{url}: {host!r} is not an IP address with a valid port (no DNS names: one could resolve anywhere)"
-    if not any(address in network for network in TEST_BED):
-        return f"{url}: {address} is outside the test bed ({', '.join(map(str, TEST_BED))})"
+    if address not in also and not any(address in network for network in TEST_BED):
+        named = ", ".join([*map(str, TEST_BED), *map(str, also)])
+        return f"{url}: {address} is outside the test bed ({named})"
     return None
 
 
-def allowed(url: str) -> bool:
-    return refusal(url) is None
+def allowed(url: str, also: Sequence[ipaddress.IPv4Address | ipaddress.IPv6Address] = ()) -> bool:
+    return refusal(url, also) is None
 
 
 def _expired(attributes: Sequence[str], now: float) -> bool:
@@ -426,6 +433,13 @@ def _phase_argument(text: str) -> Phase:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _address_argument(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one IP address") from None
+
+
 def _arguments(argv: Sequence[str] | None) -> Settings:
     parser = argparse.ArgumentParser(prog="python -m demo.load", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--url", required=True, help="the service's base URL, an address of the test bed")
@@ -438,8 +452,10 @@ def _arguments(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--max-in-flight", type=int, default=1000)
     parser.add_argument("--arrivals", choices=("poisson", "even"), default="poisson")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--allow", action="append", type=_address_argument, default=[], metavar="ADDRESS",
+                        help="one more IP address the load may go to (not a network), e.g. a Service's ClusterIP")
     args = parser.parse_args(argv)
-    reason = refusal(args.url)
+    reason = refusal(args.url, tuple(args.allow))
     if reason:
         parser.error(reason)
     if sum(p.seconds for p in args.phase) > MAX_SECONDS:

@@ -106,6 +106,36 @@ def test_the_cli_refuses_an_outside_url_with_exit_code_2(tmp_path: Path, capsys:
     assert not (tmp_path / "load.jsonl").exists()
 
 
+
+def test_allow_adds_exactly_one_address_not_its_neighbours() -> None:
+    service = load.ipaddress.ip_address("34.118.224.10")  # a cluster's Service address outside the bed
+    assert load.refusal("http://34.118.224.10:80") is not None
+    assert load.refusal("http://34.118.224.10:80", (service,)) is None
+    assert "outside the test bed" in (load.refusal("http://34.118.224.11:80", (service,)) or "")
+    assert load.refusal("http://example.com", (service,)) is not None  # still no names
+
+
+@pytest.mark.parametrize("value", ["34.118.224.0/20", "0.0.0.0/0", "example.com", ""])
+def test_the_cli_allows_one_address_never_a_network_or_a_name(value: str, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        load.main(["--url", "http://34.118.224.10", "--allow", value, "--phase", "a:1:1",
+                   "--log", str(tmp_path / "load.jsonl")])
+    assert exited.value.code == 2
+    assert "not one IP address" in capsys.readouterr().err
+
+
+def test_it_runs_as_a_lone_file_as_in_a_pod(tmp_path: Path) -> None:
+    """demo.incluster mounts only this file into the load's pod: it must import nothing of the project."""
+    lone = tmp_path / "load.py"
+    lone.write_text((ROOT / "demo" / "load.py").read_text())
+    # -I: no PYTHONPATH, no user site, no current directory; the repository is not on the path
+    # (the editable install adds only operator/).
+    result = subprocess.run([sys.executable, "-I", str(lone), "--help"], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--allow ADDRESS" in result.stdout
+
 # --- cookies ---------------------------------------------------------------------------------------
 
 NOW = 1_800_000_000.0
