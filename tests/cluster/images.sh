@@ -11,6 +11,9 @@
 #   localhost/spillway/java:bookworm   Debian bookworm (mmdebstrap) with openjdk-17-jre-headless
 #   localhost/spillway/session-app:dev examples/session-app's jar (its build.sh, Maven) on that
 #                                      Java, as user 65532; it needs a writable /tmp (an emptyDir)
+#   localhost/spillway/prometheus:dev  build.sh's Prometheus (Debian's leaves Kubernetes discovery
+#                                      out) on the base, as user 65534: the demo's in-cluster
+#                                      Prometheus (`make demo CLUSTER=current`)
 # Idempotent: an archive is rebuilt only when its inputs changed (a hash of them is in its name).
 # Prints NAME=ARCHIVE lines.
 set -euo pipefail
@@ -19,6 +22,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${SPILLWAY_CACHE:-$HOME/.cache/spillway}
 OUT=$CACHE/images
 PAUSE_BIN=${PAUSE_BIN:-$CACHE/pause/bin}
+# build.sh is idempotent: with its builds cached it only prints where they are.
+PROMETHEUS_BIN=${PROMETHEUS_BIN:-$(bash "$ROOT/tests/cluster/build.sh" | sed -n 's/^PROMETHEUS_BIN=//p')}
 SUITE=bookworm
 PACKAGES=passwd,ca-certificates,python3,python3-venv,haproxy,redis-server,redis-sentinel
 JAVA_PACKAGES=passwd,ca-certificates,openjdk-17-jre-headless
@@ -161,6 +166,23 @@ build_session_app() {
   echo "SESSION_APP=$out"
 }
 
+build_prometheus() {  # BASE_ARCHIVE: the Prometheus binary on the base image
+  local image=localhost/spillway/prometheus:dev base_out=$1 sum out
+  sum=$( { echo "$base_out"; declare -f build_prometheus; } | cat - "$PROMETHEUS_BIN/prometheus" | sha256sum | cut -c1-12)
+  out=$OUT/prometheus-$sum.oci.tar
+  if [ ! -f "$out" ]; then
+    echo "building $image (buildah)" >&2
+    local ctr
+    ctr=$(buildah from localhost/spillway/base:$SUITE)
+    buildah copy -q --chmod 0755 "$ctr" "$PROMETHEUS_BIN/prometheus" /usr/local/bin/prometheus >/dev/null
+    buildah config --cmd '[]' --user 65534:65534 --workingdir /prometheus \
+      --entrypoint '["/usr/local/bin/prometheus"]' --port 9090 "$ctr"
+    buildah commit -q --format oci --rm "$ctr" "$image" >/dev/null
+    archive "$image" "$out"
+  fi
+  echo "PROMETHEUS=$out"
+}
+
 for tool in buildah mmdebstrap; do
   command -v $tool >/dev/null || { echo "images.sh needs $tool (tests/integration/install-components.sh)" >&2; exit 2; }
 done
@@ -172,8 +194,9 @@ java_out=$(build_java)
 build_session_app "$java_out"
 build_store redis 8 redis-server,redis-sentinel
 build_store valkey 8 valkey-server,valkey-sentinel
+build_prometheus "${base_line#BASE=}"
 # Only the newest archive of each image is kept.
-for name in pause base operator java session-app redis valkey; do
+for name in pause base operator java session-app redis valkey prometheus; do
   ls -t "$OUT/$name"-*.oci.tar 2>/dev/null | tail -n +2 | xargs -r rm -f
 done
 # And only the tagged images in buildah's storage: each rebuild leaves the previous one untagged.

@@ -54,10 +54,12 @@ def build() -> dict[str, Path]:
 def build_images(bins: dict[str, Path]) -> dict[str, Path]:
     """Runs images.sh (idempotent) and returns the OCI archives by image role."""
     out = subprocess.run(["bash", str(HERE / "images.sh")], check=True, capture_output=True, text=True,
-                         env={**os.environ, "PAUSE_BIN": str(bins["pause"])}).stdout
+                         env={**os.environ, "PAUSE_BIN": str(bins["pause"]),
+                              "PROMETHEUS_BIN": str(bins["prometheus"])}).stdout
     found = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     return {"pause": Path(found["PAUSE"]), "base": Path(found["BASE"]), "operator": Path(found["OPERATOR"]),
-            "session-app": Path(found["SESSION_APP"]), "redis": Path(found["REDIS"]), "valkey": Path(found["VALKEY"])}
+            "session-app": Path(found["SESSION_APP"]), "redis": Path(found["REDIS"]), "valkey": Path(found["VALKEY"]),
+            "prometheus": Path(found["PROMETHEUS"])}
 
 
 def clean_stale_node() -> None:

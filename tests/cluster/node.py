@@ -41,7 +41,8 @@ LABEL = "spillway.io/real-node"
 TAINT = {"key": LABEL, "value": "true", "effect": "NoSchedule"}
 IMAGES = {"pause": "localhost/spillway/pause:1", "base": "localhost/spillway/base:bookworm",
           "operator": "localhost/spillway/operator:dev", "session-app": "localhost/spillway/session-app:dev",
-          "redis": "localhost/spillway/redis:8", "valkey": "localhost/spillway/valkey:8"}
+          "redis": "localhost/spillway/redis:8", "valkey": "localhost/spillway/valkey:8",
+          "prometheus": "localhost/spillway/prometheus:dev"}
 # Kernel settings a node needs: routing between pods and Services, and bridged traffic through
 # iptables (kube-proxy's DNAT for a pod that reaches itself through its own Service).
 SYSCTLS = {"net/ipv4/ip_forward": "1", "net/bridge/bridge-nf-call-iptables": "1"}
