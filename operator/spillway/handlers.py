@@ -173,8 +173,10 @@ async def primary_follower(stopped: kopf.DaemonStopped, name: str, namespace: st
     owner = Owner(name=name, namespace=namespace, uid=uid)
     while not stopped:
         try:
-            if await asyncio.to_thread(follower.changed, memo.cluster, memo.probe, owner):
+            primary = await asyncio.to_thread(follower.changed, memo.cluster, memo.probe, owner)
+            if primary is not None:
                 await asyncio.to_thread(_reconcile, memo, namespace, name, False)
+                await asyncio.to_thread(follower.settle, memo.cluster, owner, primary)
         except Exception:  # noqa: BLE001 - the follower must outlive any one look
             log.exception("following the primary of %s/%s failed", namespace, name)
             follower.addresses = []

@@ -211,26 +211,33 @@ def follow_primary(cluster: Cluster, probe: RedisPort | None, owner: Owner) -> F
 
 class Follower:
     """Watches one Sentinel-mode store's sentinels between reconciles, cheaply: it keeps their
-    addresses and the last primary, so a quiet second costs one question per sentinel and no
-    API request. `changed` is True when the sentinels agree on a primary other than the last
-    one seen (the reconcile then moves the label and reports)."""
+    addresses and the last primary seen labelled, so a quiet second costs one question per
+    sentinel and no API request. `changed` names the primary the sentinels agree on when it is
+    not that one (the reconcile then moves the label and reports); `settle` marks it seen only
+    once its pod carries the label, so a reconcile that could not move it (an API error, the
+    sentinels disagreeing for that moment) is tried again at the next look."""
 
     def __init__(self) -> None:
         self.addresses: list[str] = []
         self.primary: str | None = None
 
-    def changed(self, cluster: Cluster, probe: RedisPort, owner: Owner) -> bool:
+    def changed(self, cluster: Cluster, probe: RedisPort, owner: Owner) -> str | None:
         if not self.addresses:
             sentinels = cluster.list("v1", "Pod", owner.namespace, selector_labels(owner, store.SENTINEL))
             self.addresses = sorted(ip for p in sentinels if (ip := (p.get("status") or {}).get("podIP")))
             if not self.addresses:
-                return False
+                return None
         view = probe.ask(self.addresses, store.SENTINEL_PORT, store.master_name(owner), PROBE_TIMEOUT_SECONDS)
         if any(p is None for p in view.primaries):
             self.addresses = []  # a sentinel moved or is down: look its address up again next time
         host = store.agreed_primary(view.primaries)
         primary = store.pod_of(host) if host else None
-        if primary is None or primary == self.primary:
+        return None if primary is None or primary == self.primary else primary
+
+    def settle(self, cluster: Cluster, owner: Owner, primary: str) -> bool:
+        """Whether `primary`'s pod carries the primary role label; if so it is the one seen."""
+        pod = cluster.get("v1", "Pod", owner.namespace, primary) or {}
+        if ((pod.get("metadata") or {}).get("labels") or {}).get(store.ROLE_LABEL) != store.PRIMARY:
             return False
         self.primary = primary
         return True

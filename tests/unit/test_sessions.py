@@ -261,15 +261,33 @@ def test_the_follower_asks_without_api_requests_while_nothing_changes(cluster: F
         lists += 1
         return original(*args, **kwargs)
 
+    _pods(cluster, "checkout-redis", "redis", 3, labelled=0)
     cluster.list = counting  # type: ignore[method-assign]
-    assert follower.changed(cluster, probe, OWNER)
-    assert not follower.changed(cluster, probe, OWNER)
-    assert not follower.changed(cluster, probe, OWNER)
+    assert follower.changed(cluster, probe, OWNER) == "checkout-redis-0"
+    assert follower.settle(cluster, OWNER, "checkout-redis-0")
+    assert follower.changed(cluster, probe, OWNER) is None
+    assert follower.changed(cluster, probe, OWNER) is None
     assert lists == 1
     probe.view = SentinelView((_host("checkout-redis-1"),) * 2 + (None,), (True,) * 3)
-    assert follower.changed(cluster, probe, OWNER)
+    assert follower.changed(cluster, probe, OWNER) == "checkout-redis-1"
     follower.changed(cluster, probe, OWNER)
     assert lists == 2, "a sentinel that did not answer is looked up again"
+
+
+def test_the_follower_asks_again_until_the_new_primary_carries_the_label(cluster: FakeCluster) -> None:
+    """A reconcile that could not move the label (an API error, the sentinels disagreeing for that
+    moment) is followed by another at the next look, not by silence until some other event."""
+    probe = FakeProbe((_host("checkout-redis-1"),) * 3, (True,) * 3)
+    _pods(cluster, "checkout-sentinel", "sentinel", 3)
+    _pods(cluster, "checkout-redis", "redis", 3, labelled=0)
+    follower = Follower()
+    follower.primary = "checkout-redis-0"
+    assert follower.changed(cluster, probe, OWNER) == "checkout-redis-1"
+    assert not follower.settle(cluster, OWNER, "checkout-redis-1")  # the reconcile failed: still on -0
+    assert follower.changed(cluster, probe, OWNER) == "checkout-redis-1"
+    cluster.objects[("v1", "Pod", "shop", "checkout-redis-1")]["metadata"]["labels"][ROLE] = "primary"
+    assert follower.settle(cluster, OWNER, "checkout-redis-1")
+    assert follower.changed(cluster, probe, OWNER) is None
 
 
 def test_external_store_is_checked_and_injected_by_reference(cluster: FakeCluster) -> None:
