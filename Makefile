@@ -11,6 +11,7 @@ export SPILLWAY_CACHE := $(CACHE)
 
 help:
 	@echo "make demo        local control plane + operator + sample ScalableService"
+	@echo "make demo CLUSTER=current   the same on the current kubeconfig's cluster (e.g. kind)"
 	@echo "make demo-down   stop it"
 	@echo "make test        every test: lint, unit, integration (builds the control plane once)"
 	@echo "make crd         regenerate crds/ (and the chart's copy) from the models"
@@ -69,8 +70,10 @@ cluster-down: venv
 	$(PY) -m tests.cluster down
 
 # DURATION: seconds of load (default 300, at least 60), e.g. `make demo DURATION=120`.
+# CLUSTER=current: on the current kubeconfig's cluster (kind: images loaded; REGISTRY=... elsewhere).
 demo: venv deps
-	$(PY) -m demo up $(if $(DURATION),--duration $(DURATION))
+	$(PY) -m demo up $(if $(DURATION),--duration $(DURATION)) $(if $(CLUSTER),--cluster $(CLUSTER)) \
+	  $(if $(REGISTRY),--registry $(REGISTRY))
 
 demo-down: venv
 	$(PY) -m demo down

@@ -1,8 +1,12 @@
 """`make demo`'s scenario as a test, on the session's cluster: the operator installed by its chart
 and running in a pod, the session app, its HAProxy balancer and its Redis Sentinel store as real
 pods on the real node, Prometheus finding them by pod discovery, and a bounded load of
-logged-in users from the host through the balancer's Service. Midway through the surge an app
-pod and the Redis primary are deleted.
+logged-in users through the balancer's Service. Midway through the surge an app pod and the
+Redis primary are deleted.
+
+Twice: as `make demo` runs it on the local cluster (Prometheus and the load on the host), and as
+`make demo CLUSTER=current` runs it on kind or any cluster (both as pods, Prometheus read through
+the API server's service proxy).
 
 Asserted from evidence: Prometheus' own samples of the queue and the API server's Events for
 the scale-out's timing, the clients' answers for sessions, errors and latency.
@@ -10,16 +14,15 @@ the scale-out's timing, the clients' answers for sessions, errors and latency.
 
 from __future__ import annotations
 
-import json
+import os
 import urllib.parse
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from demo.scenario import NAME, Bed, install_operator, plan, run, sample, uninstall_operator
+from demo.scenario import NAME, Bed, install_operator, plan, query_prometheus, run, sample, uninstall_operator
 from spillway.api.spec import Queries
 from spillway.metrics.presets import render
 from tests.cluster import node as real_node_parts
@@ -33,13 +36,13 @@ INTERVAL = 5.0  # the sample's scaling.interval
 SCRAPE = 1.0  # the test bed's Prometheus scrapes every second
 
 
-def _first_crossing(prometheus_url: str, ns: str, threshold: float, start: float, end: float) -> float | None:
+def _first_crossing(bed: Bed, prometheus_url: str, ns: str, threshold: float, start: float,
+                    end: float) -> float | None:
     """When Prometheus first saw the preset's queue above `threshold` in [start, end] (its own
     sample times, at its scrape resolution)."""
     query = render("HAProxy", Queries(), namespace=ns, service=NAME, deployments=[NAME], quantile=0.95)["queue_depth"]
     params = urllib.parse.urlencode({"query": query, "start": start, "end": end, "step": SCRAPE})
-    with urllib.request.urlopen(f"{prometheus_url}/api/v1/query_range?{params}", timeout=10) as answer:
-        result = json.loads(answer.read())["data"]["result"]
+    result = query_prometheus(bed, prometheus_url, ns, f"/api/v1/query_range?{params}")["data"]["result"]
     times = [float(t) for series in result for t, v in series["values"] if float(v) > threshold]
     return min(times) if times else None
 
@@ -49,23 +52,36 @@ def _event_times(k: Kubectl, ns: str, reason: str) -> list[float]:
                   for e in k.items("events.events.k8s.io", ns) if e.get("reason") == reason and e.get("eventTime"))
 
 
+@pytest.mark.parametrize("where", ["host", "in-cluster"])
 def test_a_surge_scales_out_nobody_is_logged_out_through_pod_and_primary_loss_and_it_scales_back_in(
-        kube: Any, k: Kubectl, real_node: Any, tmp_path: Path) -> None:
+        kube: Any, k: Kubectl, real_node: Any, tmp_path: Path, where: str) -> None:
+    in_cluster = where == "in-cluster"
+    if not in_cluster and os.environ.get("SPILLWAY_KUBECONFIG"):
+        pytest.skip("on a cluster given by SPILLWAY_KUBECONFIG (kind) the host reaches neither pod nor Service "
+                    "addresses; the in-cluster case runs the same scenario there")
     bed = Bed(kubeconfig=kube.kubeconfig, kubectl=kube.kubectl_path, helm=kube.helm, images=real_node.images,
-              placement=real_node.placement)
+              placement=real_node.placement, in_cluster=in_cluster)
     the_plan = plan(DURATION)
-    ns = "demo-test"
-    workdir = tmp_path / "prometheus"
-    workdir.mkdir()
-    prometheus = Prometheus([], {}, workdir, kubeconfig=kube.kubeconfig, binary=str(build()["prometheus"] / "prometheus"),
-                            host=real_node_parts.NODE_IP)
-    prometheus.start()
+    ns = f"demo-{where}"
+    prometheus: Prometheus | None = None
+    if not in_cluster:
+        workdir = tmp_path / "prometheus"
+        workdir.mkdir()
+        prometheus = Prometheus([], {}, workdir, kubeconfig=kube.kubeconfig,
+                                binary=str(build()["prometheus"] / "prometheus"), host=real_node_parts.NODE_IP)
+        prometheus.start()
     try:
         install_operator(bed)
-        result = run(bed, the_plan, prometheus.url, tmp_path / "out", namespace=ns)
+        result = run(bed, the_plan, prometheus.url if prometheus else None, tmp_path / "out", namespace=ns)
         s = result.summary
-        minimum = sample(bed, the_plan, prometheus.url, ns)["spec"]["replicas"]["min"]
-        target = sample(bed, the_plan, prometheus.url, ns)["spec"]["scaling"]["targets"]["queuePerReplica"]
+        applied = k.get("ssvc", NAME, ns)
+        assert applied is not None
+        prometheus_url = str(applied["spec"]["scaling"]["prometheus"]["url"])
+        minimum = sample(bed, the_plan, prometheus_url, ns)["spec"]["replicas"]["min"]
+        target = sample(bed, the_plan, prometheus_url, ns)["spec"]["scaling"]["targets"]["queuePerReplica"]
+        if in_cluster:  # the load really ran in a pod: the node names it in its Events
+            assert any(e.get("regarding", {}).get("name") == "demo-load" and e.get("reason") == "Started"
+                       for e in k.items("events.events.k8s.io", ns))
         surge_start = s.started_at + the_plan.surge[0]
         calm_start = s.started_at + the_plan.surge[1]
 
@@ -79,7 +95,7 @@ def test_a_surge_scales_out_nobody_is_logged_out_through_pod_and_primary_loss_an
         # of the replicas running then (the API server's ScaledUp Event against Prometheus' sample).
         scaled_up = [t for t in _event_times(k, ns, "ScaledUp") if t >= surge_start - 1]
         assert scaled_up, "no ScaledUp Event during the surge"
-        crossed = _first_crossing(prometheus.url, ns, target * minimum, surge_start - 5, scaled_up[0] + 30)
+        crossed = _first_crossing(bed, prometheus_url, ns, target * minimum, surge_start - 5, scaled_up[0] + 30)
         assert crossed is not None, "Prometheus never saw the queue over the target"
         assert scaled_up[0] - crossed <= 2 * INTERVAL + SCRAPE + 1, (crossed, scaled_up[0])
         assert s.peak_replicas is not None and s.peak_replicas > minimum
@@ -107,4 +123,5 @@ def test_a_surge_scales_out_nobody_is_logged_out_through_pod_and_primary_loss_an
     finally:
         bed.run("delete", "namespace", ns, "--wait=true", "--timeout=180s", check=False, timeout=200)
         uninstall_operator(bed)
-        prometheus.stop()
+        if prometheus:
+            prometheus.stop()
