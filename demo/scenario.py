@@ -278,23 +278,55 @@ def _pod_phase(bed: Bed, namespace: str, name: str) -> str | None:
     return phase
 
 
+# The deletions, as fractions of the surge: each once the surge is `earliest` through and the
+# scale-out has settled (every desired replica ready, the queue at its target), or at `latest`
+# whatever the state, and never within SPACING_SECONDS of the one before. On a small machine the
+# new replicas may still be starting at mid-surge; a deletion then shows the overload, not what a
+# deletion costs.
+DELETIONS = (("app", 0.5, 0.75), ("primary", 0.7, 0.9))
+SPACING_SECONDS = 15.0
+
+
+def deletion_due(earliest: float, latest: float, elapsed: float | None, surge_seconds: float,
+                 since_last: float | None, settled: bool) -> bool:
+    """Whether a deletion is due, `elapsed` seconds into the surge (None: not begun)."""
+    if elapsed is None or (since_last is not None and since_last < SPACING_SECONDS):
+        return False
+    through = elapsed / surge_seconds
+    return through >= latest or (through >= earliest and settled)
+
+
+def settled(status: dict[str, Any], queue_per_replica: float) -> bool:
+    """Every desired replica ready and the queue at most its target for them."""
+    desired, ready, queue = status.get("desired"), status.get("ready"), status.get("queue")
+    return bool(desired) and ready is not None and ready >= desired and queue is not None \
+        and queue <= queue_per_replica * ready
+
+
 def _follow(bed: Bed, namespace: str, the_plan: Plan, load_done: Callable[[], bool], load_log: Path,
             status_log: Path, events: list[dict[str, Any]], say: Callable[[str], None]) -> None:
     """Samples status every STATUS_EVERY s and says a line every SAY_EVERY s while the load
-    runs, deletes an app pod and the Redis primary midway through the surge, then waits (bounded)
-    for the scale-in."""
+    runs, deletes an app pod and the Redis primary midway through the surge (DELETIONS, timed
+    from the surge's first second in the load's own lines), then waits (bounded) for the scale-in."""
     started = time.time()
-    surge_start, surge_end = the_plan.surge
-    deletions = [(surge_start + 0.5 * (surge_end - surge_start), "app"),
-                 (surge_start + 0.7 * (surge_end - surge_start), "primary")]
-    minimum = int(yaml.safe_load(SAMPLE.read_text())["spec"]["replicas"]["min"])
+    surge_name, surge_seconds = the_plan.phases[1][0], the_plan.phases[1][1]
+    spec = yaml.safe_load(SAMPLE.read_text())["spec"]
+    minimum, target = int(spec["replicas"]["min"]), float(spec["scaling"]["targets"]["queuePerReplica"])
+    pending = list(DELETIONS)
+    surge_at: float | None = None
+    last_deletion: float | None = None
     said = 0.0
     deadline = started + the_plan.duration + the_plan.window_seconds + 120
     while time.time() < deadline:
         now = time.time()
         status = _sample_status(bed, namespace, status_log)
-        if deletions and now - started >= deletions[0][0]:
-            events.append(_delete(bed, namespace, deletions.pop(0)[1]))
+        if surge_at is None:
+            surge_at = next((r["t"] - 1 for r in read_lines(load_log) if r.get("phase") == surge_name), None)
+        if pending and deletion_due(pending[0][1], pending[0][2], None if surge_at is None else now - surge_at,
+                                    surge_seconds, None if last_deletion is None else now - last_deletion,
+                                    settled(status, target)):
+            events.append(_delete(bed, namespace, pending.pop(0)[0]))
+            last_deletion = now
             say(f"{time.strftime('%H:%M:%S')}  {events[-1]['what']}")
         if now - said >= SAY_EVERY:
             said = now

@@ -81,3 +81,30 @@ def test_the_plans_surge_and_window_fit_its_length() -> None:
     start, end = the_plan.surge
     assert (start, end) == (24, 72)
     assert 15 <= the_plan.window_seconds < 120 - end
+
+
+@pytest.mark.parametrize("elapsed, since_last, is_settled, due", [
+    (None, None, True, False),    # the surge has not begun
+    (47.9, None, True, False),    # before its earliest point, however settled
+    (48.0, None, False, False),   # at mid-surge, still scaling out: wait
+    (48.0, None, True, True),     # at mid-surge and settled
+    (72.0, None, False, True),    # at its latest point, whatever the state
+    (80.0, 14.9, True, False),    # too soon after the previous deletion
+    (80.0, 15.0, False, True),
+])
+def test_a_deletion_waits_for_the_scale_out_to_settle_but_never_past_its_latest_point(
+        elapsed: float | None, since_last: float | None, is_settled: bool, due: bool) -> None:
+    assert scenario.deletion_due(0.5, 0.75, elapsed, 96.0, since_last, is_settled) is due
+
+
+@pytest.mark.parametrize("status, is_settled", [
+    ({"desired": 8, "ready": 8, "queue": 32}, True),
+    ({"desired": 8, "ready": 8, "queue": 33}, False),   # over 4 a ready replica
+    ({"desired": 8, "ready": 7, "queue": 0}, False),    # a replica still starting
+    ({"desired": 8, "ready": 8, "queue": None}, False),  # no signal: not known to be settled
+    ({"desired": None, "ready": None, "queue": 0}, False),
+    ({}, False),
+])
+def test_settled_means_every_desired_replica_ready_and_the_queue_at_its_target(
+        status: dict[str, Any], is_settled: bool) -> None:
+    assert scenario.settled(status, 4.0) is is_settled
