@@ -78,10 +78,8 @@ def current_bed(registry: str | None) -> tuple[Bed, str]:
     if not (kubectl and helm):
         bins = build()
         kubectl, helm = kubectl or str(bins["k8s"] / "kubectl"), helm or str(bins["helm"] / "helm")
-    context = subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", "config", "current-context"], capture_output=True,
-                             text=True, check=True, timeout=30).stdout.strip()
-    labelled = subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", "get", "nodes", "-l", f"{real_node.LABEL}=true",
-                               "-o", "name"], capture_output=True, text=True, check=True, timeout=60).stdout.split()
+    context = _kubectl(kubectl, kubeconfig, "config", "current-context").strip()
+    labelled = _kubectl(kubectl, kubeconfig, "get", "nodes", "-l", f"{real_node.LABEL}=true", "-o", "name").split()
     placement = real_node.node_placement() if labelled else {}
     images, pull_policy = image_names(registry), "IfNotPresent" if registry else "Never"
     if registry:
@@ -97,6 +95,18 @@ def current_bed(registry: str | None) -> tuple[Bed, str]:
                          "(README, \"Try it on your cluster\")")
     return Bed(kubeconfig=kubeconfig, kubectl=kubectl, helm=helm, images=images, placement=placement,
                in_cluster=True, pull_policy=pull_policy), context
+
+
+def _kubectl(kubectl: str, kubeconfig: str, *args: str) -> str:
+    """kubectl's output; its own message (an unreachable cluster, no context) as a ValueError."""
+    try:
+        result = subprocess.run([kubectl, f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True,
+                                timeout=60)
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"kubectl {' '.join(args)}: no answer from the cluster of {kubeconfig} in 60 s") from None
+    if result.returncode != 0:
+        raise ValueError(f"kubectl {' '.join(args)} (kubeconfig {kubeconfig}): {result.stderr.strip()}")
+    return result.stdout
 
 
 def image_names(registry: str | None) -> dict[str, str]:

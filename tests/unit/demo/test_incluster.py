@@ -86,3 +86,28 @@ def test_image_names_move_under_a_registry(registry: str | None, operator: str) 
     names = image_names(registry)
     assert names["operator"] == operator
     assert set(names) >= {"operator", "session-app", "base", "redis", "prometheus"}
+
+
+def test_an_unreachable_current_cluster_is_a_clear_error_not_a_traceback(tmp_path: Any,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from demo import __main__ as cli
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for tool in ("kubectl", "helm"):  # a kubectl that fails as a real one does without a context
+        (fake / tool).write_text("#!/bin/sh\necho 'error: current-context is not set' >&2\nexit 1\n")
+        (fake / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:/usr/bin:/bin")
+    with pytest.raises(ValueError, match="current-context is not set"):
+        cli.current_bed(None)
+
+
+def test_no_kubeconfig_is_a_clear_error(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from demo import __main__ as cli
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="no kubeconfig at"):
+        cli.current_bed(None)
