@@ -153,28 +153,28 @@ build_session_app() {
     echo "building $image (buildah)" >&2
     local ctr
     ctr=$(buildah from localhost/spillway/java:$SUITE)
-    buildah copy -q --chmod 0644 "$ctr" "$jar" /build/session-app.jar >/dev/null
-    # Spring Boot's class data sharing recipe: the jar extracted (/app/session-app.jar and
-    # /app/lib/), then one training start that stops once the context is refreshed and leaves a
-    # class archive. A replica then starts on about 40 % less CPU (2.8 against 4.8 CPU-seconds
-    # to readiness, measured on this machine), which counts when several start at once on a
-    # busy node. The training uses the demo sample's JVM flags; the archive maps under the
-    # defaults too, and a JVM that cannot use it starts without it.
+    buildah copy -q --chmod 0644 "$ctr" "$jar" /app/session-app.jar >/dev/null
+    # Beside the jar, Spring Boot's class data sharing layout: the jar extracted into /app/cds
+    # (session-app.jar and lib/), and a class archive from one training start that stops once
+    # the context is refreshed. Started from there (`java -XX:SharedArchiveFile=/app/cds/session-app.jsa
+    # -jar /app/cds/session-app.jar`, as the demo's sample does), a replica reaches readiness on
+    # about 40 % less CPU (2.8 against 4.8 CPU-seconds, measured on this machine), which counts
+    # when several start at once on a busy node. The training uses the demo sample's JVM flags;
+    # the archive maps under the defaults too. The entrypoint stays the plain jar.
     buildah run --isolation chroot "$ctr" -- sh -euc '
-      java -Djarmode=tools -jar /build/session-app.jar extract --destination /app
-      rm -r /build
+      java -Djarmode=tools -jar /app/session-app.jar extract --destination /app/cds
       cd /tmp
       JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ActiveProcessorCount=1 -Xss512k" \
-        java -XX:ArchiveClassesAtExit=/app/session-app.jsa -Dspring.context.exit=onRefresh \
-          -Dspring.main.lazy-initialization=true -Dserver.port=0 -Dmanagement.server.port=0 -jar /app/session-app.jar
+        java -XX:ArchiveClassesAtExit=/app/cds/session-app.jsa -Dspring.context.exit=onRefresh \
+          -Dspring.main.lazy-initialization=true -Dserver.port=0 -Dmanagement.server.port=0 -jar /app/cds/session-app.jar
       rm -rf /tmp/* /tmp/.[!.]* 2>/dev/null || true
       chmod -R a+rX /app
-      test -s /app/session-app.jsa' >/dev/null
+      test -s /app/cds/session-app.jsa' >/dev/null
     # Tomcat, Spring Boot and the JVM write only under java.io.tmpdir (/tmp): with a read-only
     # root filesystem, /tmp is an emptyDir.
     buildah config --cmd '[]' "$ctr"
     buildah config --user $APP_UID:$APP_UID --workingdir /tmp --env HOME=/tmp --port 8080 \
-      --entrypoint '["java", "-XX:SharedArchiveFile=/app/session-app.jsa", "-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError", "-Djava.io.tmpdir=/tmp", "-jar", "/app/session-app.jar"]' \
+      --entrypoint '["java", "-XX:MaxRAMPercentage=75", "-XX:+ExitOnOutOfMemoryError", "-Djava.io.tmpdir=/tmp", "-jar", "/app/session-app.jar"]' \
       "$ctr"
     buildah commit -q --format oci --rm "$ctr" "$image" >/dev/null
     archive "$image" "$out"
