@@ -74,10 +74,7 @@ def current_bed(registry: str | None) -> tuple[Bed, str]:
     kubeconfig = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0] or str(Path.home() / ".kube" / "config")
     if not Path(kubeconfig).is_file():
         raise ValueError(f"no kubeconfig at {kubeconfig}: set KUBECONFIG, or use the local cluster (CLUSTER=local)")
-    kubectl, helm = shutil.which("kubectl"), shutil.which("helm")
-    if not (kubectl and helm):
-        bins = build()
-        kubectl, helm = kubectl or str(bins["k8s"] / "kubectl"), helm or str(bins["helm"] / "helm")
+    kubectl, helm = _tools()
     context = _kubectl(kubectl, kubeconfig, "config", "current-context").strip()
     labelled = _kubectl(kubectl, kubeconfig, "get", "nodes", "-l", f"{real_node.LABEL}=true", "-o", "name").split()
     placement = real_node.node_placement() if labelled else {}
@@ -95,6 +92,15 @@ def current_bed(registry: str | None) -> tuple[Bed, str]:
                          "(README, \"Try it on your cluster\")")
     return Bed(kubeconfig=kubeconfig, kubectl=kubectl, helm=helm, images=images, placement=placement,
                in_cluster=True, pull_policy=pull_policy), context
+
+
+def _tools() -> tuple[str, str]:
+    """kubectl and helm from PATH, else the test bed's builds."""
+    kubectl, helm = shutil.which("kubectl"), shutil.which("helm")
+    if not (kubectl and helm):
+        bins = build()
+        kubectl, helm = kubectl or str(bins["k8s"] / "kubectl"), helm or str(bins["helm"] / "helm")
+    return kubectl, helm
 
 
 def _kubectl(kubectl: str, kubeconfig: str, *args: str) -> str:
@@ -178,9 +184,7 @@ def down() -> int:
 
 def _down_current(kubeconfig: str, context: str) -> int:
     """The demo's namespace and the chart's release, in the context the demo used."""
-    bins = {} if shutil.which("kubectl") and shutil.which("helm") else build()
-    kubectl = shutil.which("kubectl") or str(bins["k8s"] / "kubectl")
-    helm = shutil.which("helm") or str(bins["helm"] / "helm")
+    kubectl, helm = _tools()
     bed = Bed(kubeconfig=kubeconfig, kubectl=kubectl, helm=helm, images={}, placement={}, in_cluster=True)
     now = bed.run("config", "current-context").stdout.strip()
     if now != context:
