@@ -131,7 +131,7 @@ def act(cluster: Cluster, body: dict[str, Any], observation: Observation, now: d
     owner = Owner.from_body(body)
     status = body.get("status") or {}
     conditions = list(status.get("conditions") or [])
-    report = Report(cluster, body, body["metadata"].get("generation"), now)
+    report = Report(cluster, body, body["metadata"].get("generation"), now, observes=False)
     if spec.scaling.prometheus is None:
         conditions = report.set(conditions, "ScalingActive", False, "NoMetricsSource",
                                 "scaling.prometheus is not set: Spillway runs replicas.min.")
@@ -216,7 +216,7 @@ def act(cluster: Cluster, body: dict[str, Any], observation: Observation, now: d
 def report_failure(cluster: Cluster, body: dict[str, Any], error: str, now: datetime) -> None:
     """An interval failed in a way nothing above foresaw: say so; the loop goes on."""
     status = body.get("status") or {}
-    report = Report(cluster, body, body["metadata"].get("generation"), now)
+    report = Report(cluster, body, body["metadata"].get("generation"), now, observes=False)
     conditions = report.set(list(status.get("conditions") or []), "ScalingActive", False, "IntervalFailed",
                             f"The last scaling interval failed: {error[:400]}")
     report.publish({"conditions": conditions}, ready=False, message=error)

@@ -36,10 +36,18 @@ class Outcome:
 
 class Report:
     """Collects condition changes, writes status only when it differs, and posts an Event for
-    each condition that moved."""
+    each condition that moved.
 
-    def __init__(self, cluster: Cluster, body: dict[str, Any], generation: int | None, now: datetime) -> None:
+    `observes`: whether this writer advances status.observedGeneration. Only the reconcile does,
+    since it is what applies a generation's children; the reconcile of a new generation keys its
+    removal of objects no longer wanted on it. A scaling interval that advanced it first (it
+    runs on the same new spec, often before the update event's reconcile) would hide the new
+    generation from that reconcile, and a switched provider's objects would stay."""
+
+    def __init__(self, cluster: Cluster, body: dict[str, Any], generation: int | None, now: datetime,
+                 *, observes: bool = True) -> None:
         self.cluster, self.body, self.generation, self.now = cluster, body, generation, now
+        self.observes = observes
         self.writes = 0
         self.moved: list[dict[str, object]] = []
 
@@ -57,7 +65,7 @@ class Report:
         return [c for c in conditions if c.get("type") != type_]
 
     def publish(self, fields: dict[str, Any], *, ready: bool, message: str) -> Outcome:
-        status = {**fields, "observedGeneration": self.generation}
+        status = {**fields, "observedGeneration": self.generation} if self.observes else dict(fields)
         live = self.body.get("status") or {}
         if any(live.get(k) != v for k, v in status.items()):
             self.cluster.patch_status(self.body, status)

@@ -299,3 +299,20 @@ def test_a_settled_service_lists_no_pods() -> None:
     cluster.objects[("apps/v1", "Deployment", "shop", "checkout")]["status"]["readyReplicas"] = 1
     autoscale(cluster, FakeSignals(Reading({"queue_depth": 20.0})), body, NOW + timedelta(seconds=15))
     assert cluster.listed.count("Pod") == 1
+
+
+def test_an_interval_on_a_new_generation_leaves_its_cleanup_to_the_reconcile(cluster: FakeCluster) -> None:
+    """The scaling loop sees an edited spec as soon as the watch does, often before the update's
+    reconcile: if its status write claimed the new generation, that reconcile would take it as
+    seen and keep the objects of a provider switched away from."""
+    body = resource(minimal_spec(replicas={"min": 2, "max": 20}, scaling={"prometheus": PROM},
+                                 balancing={"provider": "HAProxy"}))
+    reconcile(cluster, body, NOW)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout-haproxy") is not None
+    body["spec"]["balancing"] = {"provider": "Service"}
+    body["metadata"]["generation"] = 2
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 1.0})), body, NOW + timedelta(seconds=15))
+    assert body["status"]["observedGeneration"] == 1
+    reconcile(cluster, body, NOW + timedelta(seconds=16))
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout-haproxy") is None
+    assert body["status"]["observedGeneration"] == 2
