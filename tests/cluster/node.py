@@ -33,6 +33,11 @@ BRIDGE = "spillway0"
 # interfaces, and the kubelet refuses a loopback node IP. Test traffic goes only to loopback,
 # this address, and the pod (POD_SUBNET) and Service (10.96.0.0/16) addresses.
 NODE_IP = "10.245.0.1"
+# The bridge's own MAC address, set once: a bridge left to choose takes the lowest of its ports'
+# addresses and changes it as pods come and go. The kernel sends no gratuitous ARP then, so the
+# pods' cached gateway address went nowhere once the pod whose veth lent it was deleted: their
+# DNS (CoreDNS listens on NODE_IP) and Service traffic failed until the cache expired, 5-40 s.
+BRIDGE_MAC = "02:53:70:69:6c:01"  # locally administered
 POD_SUBNET = "10.245.0.0/24"
 CLUSTER_DNS = "10.96.0.10"
 CGROUP_ROOT = "spillway-node"
@@ -86,8 +91,9 @@ class RealNode:
         self._record(chains_before={binary: _chains(binary) for binary in IPTABLES},
                      shim_sockets_existed=SHIM_SOCKETS.exists())
         if _run("ip", "link", "show", BRIDGE, check=False).returncode != 0:
-            _run("ip", "link", "add", BRIDGE, "type", "bridge")
+            _run("ip", "link", "add", BRIDGE, "address", BRIDGE_MAC, "type", "bridge")
         self._record(bridge=BRIDGE)
+        _run("ip", "link", "set", BRIDGE, "address", BRIDGE_MAC)  # a bridge left by an interrupted run too
         if NODE_IP not in _run("ip", "-4", "addr", "show", BRIDGE).stdout:
             _run("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
         _run("ip", "link", "set", BRIDGE, "up")

@@ -5,6 +5,7 @@ traffic through a ClusterIP Service while a Deployment scales 2 -> 10 -> 2, pods
 from __future__ import annotations
 
 import json
+import os
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.cluster.node import BRIDGE, BRIDGE_MAC
 from tests.integration.components import prometheus_discovering, wait_until
 from tests.integration.harness import Kubectl
 
@@ -113,8 +115,10 @@ def test_deployment_scales_2_10_2_serving_through_its_service_the_whole_time(
     k.wait_for("pod", "load", namespace, lambda p: (last_report(k, namespace, "load") or {}).get("ok", 0) > 20,
                timeout=60, what="the load client answered through the Service")
 
+    macs = [bridge_mac()]
     k.run("scale", "deployment/echo", "-n", namespace, "--replicas=10")
     wait_until(lambda: len(ready_pods(k, namespace)) == 10, 150, "10 ready echo pods", every=1)
+    macs.append(bridge_mac())
     names = {p["metadata"]["name"] for p in ready_pods(k, namespace)}
     # Every new replica takes traffic once ready (kube-proxy picks endpoints at random).
     wait_until(lambda: names <= set((last_report(k, namespace, "load") or {}).get("pods", {})), 60,
@@ -122,6 +126,7 @@ def test_deployment_scales_2_10_2_serving_through_its_service_the_whole_time(
 
     k.run("scale", "deployment/echo", "-n", namespace, "--replicas=2")
     wait_until(lambda: len(k.items("pod", namespace, "app=echo")) == 2, 120, "back to 2 echo pods", every=1)
+    macs.append(bridge_mac())
     before = (last_report(k, namespace, "load") or {}).get("ok", 0)
     wait_until(lambda: (last_report(k, namespace, "load") or {}).get("ok", 0) > before + 50, 30,
                "requests still served by the 2 left", every=1)
@@ -134,6 +139,17 @@ def test_deployment_scales_2_10_2_serving_through_its_service_the_whole_time(
     # 503), and the preStop pause let kube-proxy take leaving pods out before they stopped.
     assert report["failed"] == 0, report["failures"]
     assert report["ok"] > 500 and len(report["pods"]) >= 10, report
+    # The pods' gateway keeps its MAC address while veths come and go: a bridge that took its
+    # ports' lowest address changed it when that pod went, and the pods lost DNS for seconds.
+    # (On kind the node is kind's, and so is its network.)
+    assert macs == ([BRIDGE_MAC] * 3 if not os.environ.get("SPILLWAY_KUBECONFIG") else [None] * 3), macs
+
+
+def bridge_mac() -> str | None:
+    """The local bed's bridge's address; None on a cluster given by SPILLWAY_KUBECONFIG."""
+    if os.environ.get("SPILLWAY_KUBECONFIG"):
+        return None
+    return Path(f"/sys/class/net/{BRIDGE}/address").read_text().strip()
 
 
 def test_a_pod_resolves_services_by_name_and_srv_through_coredns(echo: tuple[Kubectl, str], real_node: Any) -> None:

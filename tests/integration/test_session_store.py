@@ -647,8 +647,17 @@ def test_a_user_stays_logged_in_whichever_replica_serves_them(bed: Bed) -> None:
 
         bed.k.run("delete", "pod", login_replica, "-n", bed.namespace, "--wait=true", "--timeout=60s")
         answers = [_http(host, "GET", "/whoami", cookie) for _ in range(20)]
-        assert [a for a in answers if a[0] != 200 or a[1]["user"] != "alice"] == []
+        assert [a for a in answers if a[0] != 200 or a[1]["user"] != "alice"] == [], _balancer_log(bed, "shop")
         assert login_replica not in {a[1]["replica"] for a in answers}
+
+
+def _balancer_log(bed: Bed, name: str) -> str:
+    """What each balancer pod said of its servers (state changes, DNS resolution), for a failure's
+    message: HAProxy logs them, and only it knows why it had no server."""
+    return "\n".join(f"{pod['metadata']['name']}: {line}"
+                     for pod in bed.pods(f"app.kubernetes.io/instance={name},app.kubernetes.io/component=balancer")
+                     for line in _logs(bed, pod["metadata"]["name"]).splitlines()
+                     if " 200 " not in line)  # every line but the requests served
 
 
 def _session_id(cookie: str) -> str:
