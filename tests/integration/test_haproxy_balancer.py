@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -30,6 +32,7 @@ from spillway.metrics.presets import render
 from spillway.metrics.prometheus import PrometheusSignals
 from spillway.ports import Credentials
 from spillway.reconcile import reconcile
+from tests.cluster.localcluster import NODE_STATE
 from tests.integration.components import prometheus_discovering, wait_until
 from tests.integration.harness import Kubectl, audit_offset, condition, operator_writes, running_operator
 
@@ -368,6 +371,34 @@ def test_losing_a_balancer_pod_loses_no_request(bed: Bed) -> None:
     # Requests in flight on the deleted pod could be lost; its preStop keeps it serving until
     # the Service has dropped it, so none is.
     assert load.failures() == [], load.failures()[:5]
+
+
+def test_a_dns_outage_keeps_every_server_the_checks_find_healthy(bed: Bed) -> None:
+    """The servers come from DNS SRV records; a resolver that stops answering says nothing about
+    the replicas, which the health checks still see. The balancer must keep them through an
+    outage of CoreDNS (stopped here for 15 s), not empty its backend and answer 503."""
+    if os.environ.get("SPILLWAY_KUBECONFIG"):
+        pytest.skip("CoreDNS is the given cluster's own pods: only the local bed's CoreDNS, a host process "
+                    "with a recorded PID, can be stopped here")
+    coredns = next(p["pid"] for p in json.loads(NODE_STATE.read_text())["processes"] if p["name"] == "coredns")
+    bed.service("dnsless", 2, {"algorithm": "RoundRobin"})
+    host = bed.front("dnsless")
+    ips = [p["status"]["podIP"] for p in bed.balancers("dnsless")]
+    servers: list[float | None] = []
+    with Load(host, 80, clients=2) as load:
+        time.sleep(2)
+        os.kill(coredns, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                servers += [bed.metric(ip, "haproxy_backend_active_servers", "dnsless") for ip in ips]
+                time.sleep(1)
+        finally:
+            os.kill(coredns, signal.SIGCONT)
+        time.sleep(2)
+    assert len(load.answers) > 100
+    assert load.failures() == [], load.failures()[:5]
+    assert set(servers) == {2.0}, servers
 
 
 def test_prometheus_finds_the_balancer_and_the_preset_reads_all_four_signals(bed: Bed) -> None:

@@ -188,12 +188,16 @@ def haproxy_cfg(owner: Owner, spec: ScalableServiceSpec) -> str:
         "    resolve_retries 3",
         "    timeout resolve 1s",
         "    timeout retry 1s",
+        # Asked again every 5 s; a replica gone from a valid answer leaves 5 s later.
         "    hold valid 5s",
         "    hold obsolete 5s",
-        "    hold nx 5s",
-        "    hold other 5s",
-        "    hold refused 5s",
-        "    hold timeout 5s",
+        # A resolver that fails or answers NXDOMAIN (every replica unready at once, under
+        # overload) says nothing the health checks do not: the last servers are kept for
+        # HAProxy's default 30 s, not emptied after 5 s into 503s while the replicas serve.
+        "    hold nx 30s",
+        "    hold other 30s",
+        "    hold refused 30s",
+        "    hold timeout 30s",
         "",
         "frontend metrics",
         f"    bind :{METRICS_PORT}",
