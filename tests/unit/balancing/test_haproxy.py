@@ -3,6 +3,7 @@ what it says it cannot honour."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -198,6 +199,7 @@ def test_balancer_pods_meet_the_restricted_profile_and_are_scraped() -> None:
     assert template["metadata"]["labels"]["app.kubernetes.io/instance"] == "checkout"
     monitor = _objects(plan, "PodMonitor")[0]
     assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    assert monitor["spec"]["podMetricsEndpoints"][0]["interval"] == "15s"  # the default scaling interval
     assert next(r for r in plan.requires if r.kind == "PodMonitor").optional
 
 
@@ -235,3 +237,10 @@ def test_long_names_stay_valid_service_names() -> None:
     names = [o["metadata"]["name"] for o in plan.objects if o["kind"] == "Service"]
     assert all(len(n) <= 63 and n[-1].isalnum() for n in names)
     assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize(("interval", "scrape"), [
+    (timedelta(seconds=1), "5s"), (timedelta(seconds=15), "15s"), (timedelta(seconds=22.4), "22s"),
+    (timedelta(minutes=10), "60s")])
+def test_the_pod_monitor_scrapes_at_the_scaling_interval_within_bounds(interval: timedelta, scrape: str) -> None:
+    assert haproxy.scrape_interval(interval) == scrape
