@@ -19,6 +19,7 @@ import yaml
 
 from spillway.simulating import (
     duration_seconds,
+    headroom_amount,
     node_capacity,
     nonnegative_number,
     plan_command,
@@ -139,8 +140,10 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--nodes", type=node_capacity, default=None, metavar="PODS_PER_NODE,COUNT,PROVISION_SECONDS",
                           help="simulate nodes: pod slots per node, nodes at the start, seconds a new node takes "
                           "(default: a replica always finds a node)")
-    simulate.add_argument("--headroom", type=whole_number(0), default=None, metavar="PODS",
-                          help="placeholder pods holding node slots a new replica takes at once (needs --nodes)")
+    simulate.add_argument("--headroom", type=headroom_amount, default=None, metavar="PODS|PERCENT%[,MIN]",
+                          help="placeholder pods holding node slots a new replica takes at once: a number, or a "
+                          "percent of the replicas asked for with a floor (default 1); needs --nodes (default: "
+                          "the file's spec.headroom)")
     simulate.add_argument("--compare", default=None, metavar="PEERS",
                           help="comma list of peers run on the same trace: hpa, keda, knative, oracle")
     simulate.add_argument("--out", default=None, metavar="DIR", help="write DIR/report.md and DIR/simulation.png")

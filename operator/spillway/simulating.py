@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from spillway.api.spec import ScalableServiceSpec
+    from spillway.api.spec import Headroom, ScalableServiceSpec
     from spillway.sim.plan import Plan
     from spillway.sim.policy import Policy
     from spillway.sim.run import Progress, Result, Scenario
@@ -89,6 +89,27 @@ def node_capacity(text: str) -> tuple[int, int, float]:
                 nonnegative_number(parts[2].strip()))
     except argparse.ArgumentTypeError as err:
         raise argparse.ArgumentTypeError(f"{text!r} (PODS_PER_NODE,COUNT,PROVISION_SECONDS): {err}") from None
+
+
+def headroom_amount(text: str) -> Headroom:
+    """`PODS`, `PERCENT%` or `PERCENT%,MIN`: room as spec.headroom states it (replicas, or
+    percent with its minReplicas floor, default 1), and checked by the same rules."""
+    from spillway.api.spec import Headroom
+
+    amount, _, floor = text.partition(",")
+    amount = amount.strip()
+    try:
+        if amount.endswith("%"):
+            percent = whole_number(1)(amount[:-1].strip())
+            return Headroom(percent=percent, min_replicas=whole_number(0)(floor.strip()) if floor else None)
+        if floor:
+            raise argparse.ArgumentTypeError("a floor goes with a percent only (PERCENT%,MIN)")
+        return Headroom(replicas=whole_number(0)(amount))
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} (PODS, PERCENT% or PERCENT%,MIN): {err}") from None
+    except ValueError as err:  # the spec's own bounds (pydantic's ValidationError)
+        reason = err.errors()[0]["msg"] if hasattr(err, "errors") else str(err)
+        raise argparse.ArgumentTypeError(f"{text!r} (PODS, PERCENT% or PERCENT%,MIN): {reason}") from None
 
 
 def duration_seconds(text: str) -> float:
@@ -175,7 +196,9 @@ def simulation_inputs(args: argparse.Namespace) -> tuple[Scenario, list[Policy],
         if name in speeds:
             raise ValueError(f"--pool-speed gives pool {name!r} twice")
         speeds[name] = factor
-    nodes = scenarios.stated_nodes(args.nodes, args.headroom)
+    # The file's spec.headroom applies unless --headroom says otherwise.
+    stated = spec.headroom if spec.headroom.replicas is not None or spec.headroom.percent is not None else None
+    nodes = scenarios.stated_nodes(args.nodes, args.headroom, stated)
     declared = scenarios.declared(spec, scenarios.service_time(args.service_time, empirical), args.startup,
                                   sessions=args.sessions, pool_speeds=speeds, nodes=nodes)
     if declared.objective_seconds is None:
@@ -188,6 +211,8 @@ def simulation_inputs(args: argparse.Namespace) -> tuple[Scenario, list[Policy],
     policies: list[Policy] = [SpillwayPolicy(spec)]
     policies += [scenarios.peer(name, scenario, declared.quantile) for name in compared]
     notes = declared.notes
+    if stated is not None and args.nodes is None:
+        notes += ("spec.headroom is simulated only with --nodes: without them every replica finds a node",)
     if args.filename and args.objective is not None:
         notes += ("--objective replaces the file's scaling.targets.latency.objective: Spillway scales toward it",)
     return scenario, policies, declared.quantile, notes

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 from pathlib import Path
 
 import pytest
+import yaml
 
 from spillway.cli import DEFAULT_CRD_PATH, main, parser, render_crd, simulation_inputs
 
@@ -93,7 +95,12 @@ def test_simulate_reads_a_scalable_service_and_a_csv_trace(tmp_path: Path, capsy
     (["--nodes", "0,2,60"], "'0' must be at least 1"),
     (["--nodes", "4,2,soon"], "'soon' is not a number"),
     (["--nodes", "4,-1,60"], "'-1' must be at least 0"),
-    (["--headroom", "-1"], "argument --headroom: '-1' must be at least 0"),
+    (["--headroom", "-1"], "argument --headroom: '-1' (PODS, PERCENT% or PERCENT%,MIN): '-1' must be at least 0"),
+    (["--headroom", "0%"], "argument --headroom: '0%' (PODS, PERCENT% or PERCENT%,MIN): '0' must be at least 1"),
+    (["--headroom", "2000%"], "less than or equal to 1000"),
+    (["--headroom", "nan%"], "'nan' is not a whole number"),
+    (["--headroom", "4,2"], "a floor goes with a percent only"),
+    (["--headroom", "20%,-1"], "'-1' must be at least 0"),
     (["--headroom", "2"], "--headroom needs --nodes"),
     (["--sessions", "0"], "argument --sessions: '0' must be at least 1"),
     (["--sessions", "100"], "--sessions needs balancing.affinity"),
@@ -218,3 +225,28 @@ def test_plan_refuses_bad_numbers_with_exit_code_2(extra: list[str], capsys: pyt
         code = int(exited.code or 0)
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and ("error:" in err)
+
+
+@pytest.mark.parametrize(("flag", "expected"), [
+    ("3", (3, None, 1)), ("20%", (0, 20, 1)), ("20%,2", (0, 20, 2)), (" 50% , 0 ", (0, 50, 0))])
+def test_simulate_headroom_is_pods_or_a_percent_with_its_floor(flag: str, expected: tuple[Any, ...]) -> None:
+    args = [*TINY, "--nodes", "4,2,60", "--headroom", flag]
+    scenario, _, _, _ = simulation_inputs(parser().parse_args(args))
+    nodes = scenario.nodes
+    assert nodes is not None and (nodes.headroom_pods, nodes.headroom_percent, nodes.headroom_min) == expected
+
+
+def test_simulate_takes_the_files_headroom_unless_the_flag_says_otherwise(tmp_path: Path) -> None:
+    path = tmp_path / "roomy.yaml"
+    spec = yaml.safe_load((ROOT / "manifests/examples/checkout.yaml").read_text())
+    spec["spec"]["headroom"] = {"percent": 25, "minReplicas": 3}
+    path.write_text(yaml.safe_dump(spec))
+    base = ["simulate", "-f", str(path), "--peak", "50", "--duration", "60"]
+    scenario, _, _, notes = simulation_inputs(parser().parse_args([*base, "--nodes", "4,2,60"]))
+    assert scenario.nodes is not None
+    assert (scenario.nodes.headroom_pods, scenario.nodes.headroom_percent, scenario.nodes.headroom_min) == (0, 25, 3)
+    scenario, _, _, _ = simulation_inputs(parser().parse_args([*base, "--nodes", "4,2,60", "--headroom", "1"]))
+    assert scenario.nodes is not None
+    assert (scenario.nodes.headroom_pods, scenario.nodes.headroom_percent) == (1, None)
+    scenario, _, _, notes = simulation_inputs(parser().parse_args(base))
+    assert scenario.nodes is None and any("spec.headroom is simulated only with --nodes" in n for n in notes)

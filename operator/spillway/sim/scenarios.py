@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from spillway.api import parse_spec
-from spillway.api.spec import ScalableServiceSpec
+from spillway.api.spec import Headroom, ScalableServiceSpec
 from spillway.api.units import format_duration
 from spillway.resources.balancing.base import default_algorithm
 from spillway.scaling.proposals import replica_capacity
@@ -140,14 +140,20 @@ def pool_flavors(spec: ScalableServiceSpec, speeds: Mapping[str, float] | None =
                         else spec.capacity.concurrency) for p in spec.pools)
 
 
-def stated_nodes(capacity: tuple[int, int, float] | None, headroom_pods: int | None) -> Nodes | None:
-    """The cluster from `--nodes PODS_PER_NODE,COUNT,PROVISION_SECONDS` and `--headroom PODS`."""
+def stated_nodes(capacity: tuple[int, int, float] | None, headroom: Headroom | None,
+                 declared: Headroom | None = None) -> Nodes | None:
+    """The cluster from `--nodes PODS_PER_NODE,COUNT,PROVISION_SECONDS` and `--headroom` (else the
+    file's spec.headroom, `declared`)."""
     if capacity is None:
-        if headroom_pods is not None:
+        if headroom is not None:
             raise ValueError("--headroom needs --nodes: placeholders hold slots on simulated nodes")
         return None
     pods_per_node, count, provision_seconds = capacity
-    return Nodes(pods_per_node, count, provision_seconds, headroom_pods or 0)
+    room = headroom if headroom is not None else declared
+    if room is None or room.percent is None:
+        return Nodes(pods_per_node, count, provision_seconds, (room.replicas if room else None) or 0)
+    return Nodes(pods_per_node, count, provision_seconds, headroom_percent=room.percent,
+                 headroom_min=1 if room.min_replicas is None else room.min_replicas)
 
 
 DEFAULT_SESSIONS = 1000  # users behind an affinity when --sessions is not given
