@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 CACHE ?= $(HOME)/.cache/spillway
 export SPILLWAY_CACHE := $(CACHE)
 
-.PHONY: help venv deps crd install-manifest image test unit integration lint cluster-up cluster-down demo demo-down clean
+.PHONY: help venv deps deps-images crd install-manifest image test unit integration lint cluster-up cluster-down demo demo-down clean
 
 help:
 	@echo "make demo        local control plane + operator + sample ScalableService"
@@ -36,6 +36,12 @@ deps:
 	bash tests/integration/install-components.sh
 	bash tests/cluster/build.sh >/dev/null
 	bash tests/cluster/crds.sh >/dev/null
+	bash tests/cluster/images.sh >/dev/null
+
+# Only what the demo's images need (Debian's packages, the pause process, Prometheus, the images):
+# a cluster of one's own (make demo CLUSTER=current) brings its own control plane and node.
+deps-images:
+	bash tests/integration/install-components.sh
 	bash tests/cluster/images.sh >/dev/null
 
 crd: venv
@@ -71,7 +77,7 @@ cluster-down: venv
 
 # DURATION: seconds of load (default 300, at least 60), e.g. `make demo DURATION=120`.
 # CLUSTER=current: on the current kubeconfig's cluster (kind: images loaded; REGISTRY=... elsewhere).
-demo: venv deps
+demo: venv $(if $(CLUSTER),deps-images,deps)
 	$(PY) -m demo up $(if $(DURATION),--duration $(DURATION)) $(if $(CLUSTER),--cluster $(CLUSTER)) \
 	  $(if $(REGISTRY),--registry $(REGISTRY))
 

@@ -82,7 +82,7 @@ def current_bed(registry: str | None) -> tuple[Bed, str]:
     if registry:
         print(f"images from {registry}: " + ", ".join(images[name] for name in DEMO_IMAGES))
     elif context.startswith("kind-") and shutil.which("kind"):
-        archives = build_images(build())
+        archives = build_images(build("pause", "prometheus"))
         for name in DEMO_IMAGES:
             subprocess.run(["kind", "load", "image-archive", str(archives[name]), "--name", context[len("kind-"):]],
                            check=True, timeout=600)
@@ -98,7 +98,7 @@ def _tools() -> tuple[str, str]:
     """kubectl and helm from PATH, else the test bed's builds."""
     kubectl, helm = shutil.which("kubectl"), shutil.which("helm")
     if not (kubectl and helm):
-        bins = build()
+        bins = build("k8s", "helm")
         kubectl, helm = kubectl or str(bins["k8s"] / "kubectl"), helm or str(bins["helm"] / "helm")
     return kubectl, helm
 

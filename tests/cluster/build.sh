@@ -12,7 +12,8 @@
 #   pause                        tests/cluster/images/pause (the pods' sandbox process)
 #   prometheus                   github.com/prometheus/prometheus v0.316.0 (Prometheus 3.16.0):
 #                                Debian's package is built without Kubernetes service discovery
-# Prints the bin directories, one per line, as NAME=DIR.
+# `build.sh` builds every part; `build.sh NAME...` only those (e.g. `pause prometheus`, what the
+# images need). Prints the bin directories, one per line, as NAME=DIR.
 set -euo pipefail
 K8S_VERSION=v1.36.3
 K8S_STAGING_VERSION=v0.36.3
@@ -130,23 +131,31 @@ build_pause() {
   echo "$sum" > "$pause_bin/pause.ok"
 }
 
-build_kubernetes
-build_etcd
-build_installable kwok "$kwok_bin" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-build_installable helm "$helm_bin" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$(helm_ldflags)"
-build_containerd
-build_installable coredns "$coredns_bin" "github.com/coredns/coredns@$COREDNS_VERSION"
-build_pause
 prometheus_release=${PROMETHEUS_MODULE_VERSION#v0.}
 prometheus_release=3.$(( ${prometheus_release%%.*} - 300 )).${prometheus_release##*.}
-build_installable prometheus "$prometheus_bin" "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION" \
-  "-X github.com/prometheus/common/version.Version=$prometheus_release"
 
-echo "K8S_BIN=$k8s_bin"
-echo "ETCD_BIN=$etcd_bin"
-echo "KWOK_BIN=$kwok_bin"
-echo "HELM_BIN=$helm_bin"
-echo "CONTAINERD_BIN=$containerd_bin"
-echo "COREDNS_BIN=$coredns_bin"
-echo "PAUSE_BIN=$pause_bin"
-echo "PROMETHEUS_BIN=$prometheus_bin"
+# Each part by name, in this order; NAME=DIR printed for each built.
+build_part() {
+  case $1 in
+    k8s) build_kubernetes; echo "K8S_BIN=$k8s_bin" ;;
+    etcd) build_etcd; echo "ETCD_BIN=$etcd_bin" ;;
+    kwok) build_installable kwok "$kwok_bin" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"; echo "KWOK_BIN=$kwok_bin" ;;
+    helm) build_installable helm "$helm_bin" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$(helm_ldflags)"
+          echo "HELM_BIN=$helm_bin" ;;
+    containerd) build_containerd; echo "CONTAINERD_BIN=$containerd_bin" ;;
+    coredns) build_installable coredns "$coredns_bin" "github.com/coredns/coredns@$COREDNS_VERSION"
+             echo "COREDNS_BIN=$coredns_bin" ;;
+    pause) build_pause; echo "PAUSE_BIN=$pause_bin" ;;
+    prometheus) build_installable prometheus "$prometheus_bin" \
+                  "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION" \
+                  "-X github.com/prometheus/common/version.Version=$prometheus_release"
+                echo "PROMETHEUS_BIN=$prometheus_bin" ;;
+    *) echo "build.sh: no part named '$1' (k8s etcd kwok helm containerd coredns pause prometheus)" >&2; exit 2 ;;
+  esac
+}
+
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(k8s etcd kwok helm containerd coredns pause prometheus)
+for part in "${parts[@]}"; do
+  build_part "$part"
+done

@@ -22,8 +22,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${SPILLWAY_CACHE:-$HOME/.cache/spillway}
 OUT=$CACHE/images
 PAUSE_BIN=${PAUSE_BIN:-$CACHE/pause/bin}
-# build.sh is idempotent: with its builds cached it only prints where they are.
-PROMETHEUS_BIN=${PROMETHEUS_BIN:-$(bash "$ROOT/tests/cluster/build.sh" | sed -n 's/^PROMETHEUS_BIN=//p')}
+# build.sh is idempotent: with its builds cached it only prints where they are. Only the parts
+# the images need: a cluster of one's own (make demo CLUSTER=current) needs no control plane.
+PROMETHEUS_BIN=${PROMETHEUS_BIN:-$(bash "$ROOT/tests/cluster/build.sh" pause prometheus | sed -n 's/^PROMETHEUS_BIN=//p')}
 SUITE=bookworm
 PACKAGES=passwd,ca-certificates,python3,python3-venv,haproxy,redis-server,redis-sentinel
 JAVA_PACKAGES=passwd,ca-certificates,openjdk-17-jre-headless

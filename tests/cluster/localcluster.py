@@ -41,14 +41,14 @@ rules:
 NODE_STATE = CACHE / "real-node.json"  # host-wide: one real node per machine
 
 
-def build() -> dict[str, Path]:
-    """Runs build.sh (idempotent) and returns its bin directories by name."""
-    out = subprocess.run(["bash", str(HERE / "build.sh")], check=True, capture_output=True, text=True).stdout
+def build(*parts: str) -> dict[str, Path]:
+    """Runs build.sh (idempotent) and returns its bin directories by name: every part, or only
+    `parts` (e.g. "pause", "prometheus" for the images; "k8s", "helm" for kubectl and helm)."""
+    out = subprocess.run(["bash", str(HERE / "build.sh"), *parts], check=True, capture_output=True,
+                         text=True).stdout
     dirs = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return {"k8s": Path(dirs["K8S_BIN"]), "etcd": Path(dirs["ETCD_BIN"]), "kwok": Path(dirs["KWOK_BIN"]),
-            "helm": Path(dirs["HELM_BIN"]), "containerd": Path(dirs["CONTAINERD_BIN"]),
-            "coredns": Path(dirs["COREDNS_BIN"]), "pause": Path(dirs["PAUSE_BIN"]), "cni": Path("/usr/lib/cni"),
-            "prometheus": Path(dirs["PROMETHEUS_BIN"])}
+    built = {name.removesuffix("_BIN").lower(): Path(path) for name, path in dirs.items()}
+    return {**built, "cni": Path("/usr/lib/cni")}
 
 
 def build_images(bins: dict[str, Path]) -> dict[str, Path]:

@@ -111,3 +111,30 @@ def test_no_kubeconfig_is_a_clear_error(tmp_path: Any, monkeypatch: pytest.Monke
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="no kubeconfig at"):
         cli.current_bed(None)
+
+
+def test_on_kind_only_the_images_are_built_and_each_is_loaded(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kind cluster brings its own control plane: the demo builds the images' parts alone
+    (not the test bed's Kubernetes) and loads each image it uses into that cluster."""
+    from demo import __main__ as cli
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    fake, calls = tmp_path / "bin", tmp_path / "calls"
+    fake.mkdir()
+    scripts = {"kubectl": 'case "$2" in config) echo kind-shop ;; *) : ;; esac\n',  # no labelled node
+               "helm": "", "kind": f'echo "$@" >> {calls}\n'}
+    for tool, body in scripts.items():
+        (fake / tool).write_text(f"#!/bin/sh\n{body}")
+        (fake / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:/usr/bin:/bin")
+    built: list[tuple[str, ...]] = []
+    monkeypatch.setattr(cli, "build", lambda *parts: built.append(parts) or {})
+    monkeypatch.setattr(cli, "build_images", lambda bins: {name: tmp_path / f"{name}.oci.tar" for name in
+                                                           cli.DEMO_IMAGES})
+    bed, context = cli.current_bed(None)
+    assert context == "kind-shop" and bed.pull_policy == "Never" and bed.in_cluster
+    assert built == [("pause", "prometheus")]
+    assert calls.read_text().splitlines() == [
+        f"load image-archive {tmp_path / f'{name}.oci.tar'} --name shop" for name in cli.DEMO_IMAGES]
