@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from demo import report
+from demo import summary as run_summary
 
 T0 = 1_800_000_000.0  # the load's start, unix time
 PROFILE = (("steady", 20, 10.0), ("surge", 40, 50.0), ("calm", 40, 5.0))
@@ -78,11 +79,11 @@ def onset_and_later_errors(s: int) -> int:
 EVENTS = [{"t": T0 + 45, "what": "app pod web-abc deleted"}, {"t": T0 + 30, "what": "ScaledUp 2 -> 6"}]
 
 
-def _summary(**changes: Any) -> report.Summary:
+def _summary(**changes: Any) -> run_summary.Summary:
     arguments: dict[str, Any] = {"load_rows": load_rows(surge_p95, onset_and_later_errors),
                                  "status_rows": status_rows(), "events": EVENTS, "objective": 0.5}
     arguments.update(changes)
-    return report.summarize(**arguments)
+    return run_summary.summarize(**arguments)
 
 
 def test_the_scale_out_and_in_are_timed_from_the_phases() -> None:
@@ -158,7 +159,7 @@ def test_without_a_summary_line_the_phases_are_rebuilt_from_the_seconds() -> Non
 
 
 def test_an_empty_run_still_summarizes() -> None:
-    s = report.summarize([], [], [], 0.5)
+    s = run_summary.summarize([], [], [], 0.5)
     assert (s.sent, s.errors, s.error_rate, s.phases, s.surge, s.logged_out) == (0, 0, 0.0, (), None, 0)
     assert "None of the 0 requests failed" in report.narrative(s)
 
@@ -167,7 +168,7 @@ def test_an_empty_run_still_summarizes() -> None:
 @given(st.lists(st.integers(0, 12), min_size=1, max_size=60), st.integers(0, 20))
 def test_scaling_times_keep_their_order(counts: list[int], lag: int) -> None:
     samples = [{"t": T0 + 2 * i - 4, "desired": c, "ready": counts[max(0, i - lag // 2)]} for i, c in enumerate(counts)]
-    s = report.summarize(load_rows(), samples, [], 0.5)
+    s = run_summary.summarize(load_rows(), samples, [], 0.5)
     assert s.min_replicas is not None and s.peak_replicas is not None
     assert s.min_replicas <= (s.baseline_replicas or 0) <= s.peak_replicas
     if s.ready_seconds is not None:
@@ -245,4 +246,4 @@ def test_write_report_survives_empty_and_missing_logs(tmp_path: Path) -> None:
 def test_torn_and_blank_lines_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_text('{"a": 1}\n\n[1, 2]\n{"b": 2}\n{"c": ')
-    assert report.read_lines(path) == [{"a": 1}, {"b": 2}]
+    assert run_summary.read_lines(path) == [{"a": 1}, {"b": 2}]

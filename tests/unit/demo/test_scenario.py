@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from demo import scenario
+from demo import midway, scenario
 from demo.scenario import Bed
 
 PLACEMENT = {"nodeSelector": {"spillway.io/real-node": "true"},
@@ -94,7 +94,7 @@ def test_the_plans_surge_and_window_fit_its_length() -> None:
 ])
 def test_a_deletion_waits_for_the_scale_out_to_settle_but_never_past_its_latest_point(
         elapsed: float | None, since_last: float | None, is_settled: bool, due: bool) -> None:
-    assert scenario.deletion_due(0.5, 0.75, elapsed, 96.0, since_last, is_settled) is due
+    assert midway.deletion_due(0.5, 0.75, elapsed, 96.0, since_last, is_settled) is due
 
 
 @pytest.mark.parametrize("status, is_settled", [
@@ -107,4 +107,4 @@ def test_a_deletion_waits_for_the_scale_out_to_settle_but_never_past_its_latest_
 ])
 def test_settled_means_every_desired_replica_ready_and_the_queue_at_its_target(
         status: dict[str, Any], is_settled: bool) -> None:
-    assert scenario.settled(status, 4.0) is is_settled
+    assert midway.settled(status, 4.0) is is_settled
