@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from spillway.api import SpecError
+from spillway.api.spec import Headroom
 from spillway.sim import scenarios
 from spillway.sim.distributions import Bimodal, Empirical, Exponential, Lognormal
 from spillway.sim.model import Flavor, Nodes
@@ -133,9 +134,16 @@ def test_sessions_without_an_affinity_are_refused() -> None:
 def test_nodes_are_stated_by_their_flags_and_headroom_needs_them() -> None:
     assert scenarios.stated_nodes(None, None) is None
     assert scenarios.stated_nodes((4, 2, 60.0), None) == Nodes(4, 2, 60.0, 0)
-    assert scenarios.stated_nodes((4, 2, 60.0), 3) == Nodes(4, 2, 60.0, 3)
+    assert scenarios.stated_nodes((4, 2, 60.0), Headroom(replicas=3)) == Nodes(4, 2, 60.0, 3)
+    assert scenarios.stated_nodes((4, 2, 60.0), Headroom(percent=20, min_replicas=2)) == Nodes(
+        4, 2, 60.0, headroom_percent=20, headroom_min=2)
+    # The file's spec.headroom when no flag says otherwise; the flag wins over it.
+    assert scenarios.stated_nodes((4, 2, 60.0), None, Headroom(percent=10)) == Nodes(
+        4, 2, 60.0, headroom_percent=10, headroom_min=1)
+    assert scenarios.stated_nodes((4, 2, 60.0), Headroom(replicas=0), Headroom(percent=10)) == Nodes(4, 2, 60.0, 0)
+    assert scenarios.stated_nodes(None, None, Headroom(percent=10)) is None
     with pytest.raises(ValueError, match="--headroom needs --nodes"):
-        scenarios.stated_nodes(None, 3)
+        scenarios.stated_nodes(None, Headroom(replicas=3))
 
 
 def test_overrides_are_laid_over_the_document_and_validated() -> None:
