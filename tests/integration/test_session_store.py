@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -613,10 +614,26 @@ def _shop(bed: Bed, name: str, store: dict[str, Any], replicas: int = 3) -> None
                    lambda s: _true(s, "Ready") and _true(s, "BalancerReady")
                    and (store.get("type") != "Redis" or _true(s, "SessionStoreReady")),
                    timeout=300, what=f"{name}: {replicas} app replicas, the balancer and the store ready")
-    host = bed.cluster_ip(name)
-    # Until every balancer pod has found every replica (DNS SRV, health-checked).
-    wait_until(lambda: len({a[1].get("replica") for a in (_http(host, "GET", "/whoami") for _ in range(12))
-                            if a[0] == 200}) == replicas, 90, f"{name}: answers from all {replicas} replicas")
+    # Until every balancer pod has found every replica (DNS SRV, health-checked), by each one's
+    # own count: answers through the Service may all come from one of them.
+    wait_until(lambda: _servers_up(bed, name) == [replicas, replicas], 90,
+               f"{name}: both balancer pods with {replicas} servers up", every=1)
+
+
+def _servers_up(bed: Bed, name: str) -> list[float | None]:
+    """haproxy_backend_active_servers of each running balancer pod, from its own exporter."""
+    counts = []
+    for pod in bed.pods(f"app.kubernetes.io/instance={name},app.kubernetes.io/component=balancer"):
+        ip, value = (pod.get("status") or {}).get("podIP"), None
+        try:
+            with urllib.request.urlopen(f"http://{ip}:8405/metrics", timeout=5) as answer:
+                text = answer.read().decode()
+            value = next((float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                          if line.startswith(f'haproxy_backend_active_servers{{proxy="{name}"}}')), None)
+        except OSError:
+            pass
+        counts.append(value)
+    return counts
 
 
 def _login(host: str, user: str) -> tuple[str, str]:

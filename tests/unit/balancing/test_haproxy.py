@@ -244,3 +244,19 @@ def test_long_names_stay_valid_service_names() -> None:
     (timedelta(minutes=10), "60s")])
 def test_the_pod_monitor_scrapes_at_the_scaling_interval_within_bounds(interval: timedelta, scrape: str) -> None:
     assert haproxy.scrape_interval(interval) == scrape
+
+
+def test_a_balancer_pod_is_ready_once_it_has_a_server_or_its_grace_has_passed() -> None:
+    """Readiness asks HAProxy whether the backend has a usable server, for the first
+    READY_GRACE_SECONDS; liveness only whether HAProxy answers."""
+    _, plan = _plan(balancing={"provider": "HAProxy"})
+    config = _objects(plan, "ConfigMap")[0]["data"]["haproxy.cfg"]
+    container = _objects(plan, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "metrics"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert "    set-var proc.spillway_boot date()\n" in config
+    metrics = config.split("frontend metrics\n", 1)[1].split("\n\n", 1)[0]
+    assert ('http-request return status 503 content-type text/plain string "no usable server yet" if '
+            f'{{ path /ready }} {{ nbsrv(checkout) eq 0 }} {{ date,sub(proc.spillway_boot) lt '
+            f'{haproxy.READY_GRACE_SECONDS} }}') in metrics
+    assert metrics.index("path /ready } {") < metrics.index('string "ready" if { path /ready }')

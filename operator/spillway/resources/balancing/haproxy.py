@@ -57,6 +57,12 @@ COOKIE_KEY = "cookie-key"
 COOKIE_ENV = "SPILLWAY_COOKIE_KEY"
 UID = 99  # the official image's haproxy user; any non-root uid works with Debian's package
 RETRY_AFTER_SECONDS = 1
+READY_PATH = "/ready"
+# A new balancer pod is Ready once it has a usable server, so that a rollout or a replaced pod
+# answers no "no replica ready" while its first resolution and check run; past this many
+# seconds it is Ready anyway, so that replicas all down leave the balancer answering 503 with
+# Retry-After rather than the Service refusing connections.
+READY_GRACE_SECONDS = 30
 DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
 REQUIRES = (Requirement("monitoring.coreos.com/v1", "PodMonitor", "podmonitors.monitoring.coreos.com",
                         optional=True),)
@@ -158,6 +164,7 @@ def haproxy_cfg(owner: Owner, spec: ScalableServiceSpec) -> str:
         "# Rendered by Spillway from the ScalableService; edits are overwritten.",
         "global",
         f"    maxconn {total}",
+        "    set-var proc.spillway_boot date()",
         "    log stdout format raw local0 info",
         "",
         "defaults",
@@ -203,6 +210,10 @@ def haproxy_cfg(owner: Owner, spec: ScalableServiceSpec) -> str:
         f"    bind :{METRICS_PORT}",
         "    no log",
         "    http-request use-service prometheus-exporter if { path /metrics }",
+        f"    http-request return status 503 content-type text/plain string \"no usable server yet\" "
+        f"if {{ path {READY_PATH} }} {{ nbsrv({backend}) eq 0 }} "
+        f"{{ date,sub(proc.spillway_boot) lt {READY_GRACE_SECONDS} }}",
+        f"    http-request return status 200 content-type text/plain string \"ready\" if {{ path {READY_PATH} }}",
         "    monitor-uri /healthz",
         "",
         "frontend http",
@@ -299,7 +310,7 @@ def _deployment(owner: Owner, spec: ScalableServiceSpec, config: str, selector: 
         "command": ["haproxy", "-W", "-db", "-f", f"{CONFIG_DIR}/haproxy.cfg"],
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
                   {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 2,
+        "readinessProbe": {"httpGet": {"path": READY_PATH, "port": "metrics"}, "periodSeconds": 1,
                            "failureThreshold": 2},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 10,
                           "failureThreshold": 3},
