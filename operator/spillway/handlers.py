@@ -135,7 +135,7 @@ async def scaling_loop(stopped: kopf.DaemonStopped, name: str, namespace: str | 
             if interval is None:
                 return
             due = time.monotonic() + interval
-            await stopped.wait(interval)
+            await asyncio.sleep(interval)  # see _pause_note below
     finally:
         memo.scaling_memory.pop((namespace, name), None)
         memo.resynced.pop((namespace, name), None)
@@ -180,7 +180,14 @@ async def primary_follower(stopped: kopf.DaemonStopped, name: str, namespace: st
         except Exception:  # noqa: BLE001 - the follower must outlive any one look
             log.exception("following the primary of %s/%s failed", namespace, name)
             follower.addresses = []
-        await stopped.wait(FOLLOW_SECONDS)
+        await asyncio.sleep(FOLLOW_SECONDS)  # see _pause_note below
+
+
+# _pause_note: the daemons pause with asyncio.sleep, not kopf's `stopped.wait(n)`. kopf stops an
+# async daemon by setting the flag and cancelling it at once (no cancellation_backoff), so a
+# sleep ends as promptly; `stopped.wait(n)` runs its timer in a task of its own, which on Python
+# 3.11 can end in a TimeoutError when the cancellation and the timeout meet, and kopf re-raises
+# that from its leftover tasks when the operator exits.
 
 
 def _scale_once(memo: kopf.Memo, namespace: str, name: str, watched: dict[str, Any],
