@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.cluster import cpu
 from tests.cluster import node as real_node
 from tests.cluster.processes import Component, free_port, runs
 from tests.cluster.pki import write_pki
@@ -118,6 +119,7 @@ class LocalCluster:
             self.node = real_node.RealNode(self.workdir, self.bins, images, state_file=NODE_STATE)
             try:
                 self.node.create_network()
+                self.node.create_cgroups()
             except BaseException:
                 self.node.stop()
                 raise
@@ -193,12 +195,14 @@ class LocalCluster:
 
     def _start_in_order(self, timeout: float) -> None:
         etcd, apiserver, *rest = self.components
-        etcd.start()
-        apiserver.start()
+        for component in (etcd, apiserver):
+            component.start()
+            cpu.place_in_bed(component.pid)
         self._wait(lambda: self.kubectl("get", "--raw", "/readyz", check=False, timeout=5).stdout == "ok",
                    timeout, "kube-apiserver /readyz", [etcd, apiserver])
         for component in rest:
             component.start()
+            cpu.place_in_bed(component.pid)
         self.kubectl("apply", "-f", "-", input=self._nodes_yaml())
         self._wait(lambda: self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=2s",
                                         check=False, timeout=10).returncode == 0,
@@ -219,6 +223,7 @@ class LocalCluster:
         apiserver.stop()
         time.sleep(down_seconds)
         apiserver.start()
+        cpu.place_in_bed(apiserver.pid)
         self._wait(lambda: self.kubectl("get", "--raw", "/readyz", check=False, timeout=5).stdout == "ok",
                    timeout, "kube-apiserver /readyz after its restart", self.components)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.cluster import cpu
 from tests.cluster.processes import Component, free_port
 
 NODE_NAME = "real-node-0"
@@ -110,7 +111,7 @@ class RealNode:
         node = self.workdir / "node"
         for sub in ("containerd", "kubelet", "logs", "cni/net.d", "cni/ipam", "pod-logs", "coredns"):
             (node / sub).mkdir(parents=True, exist_ok=True)
-        self._create_cgroups()
+        self.create_cgroups()  # idempotent: the cluster made them before its control plane started
         socket = node / "containerd" / "containerd.sock"
         containerd = self._containerd(node, socket)
         containerd.start()
@@ -215,12 +216,26 @@ class RealNode:
                            node / "logs" / "coredns.log")
 
     # --------------------------------------------------------------------------------- cgroups
-    def _create_cgroups(self) -> None:
+    def create_cgroups(self) -> None:
+        """The node's cgroup root, weighted ahead of the host's other processes, and the group
+        for the test bed's own host processes (`tests.cluster.cpu`), before any of them starts.
+        Without the weights the whole node weighed as much as one busy host thread: starting
+        JVMs waited on the run queue behind the API server, etcd, Prometheus and the load."""
         created = []
         for hierarchy in _cgroup_hierarchies():
             path = hierarchy / CGROUP_ROOT
             path.mkdir(exist_ok=True)
             created.append(str(path))
+        found = cpu.cpu_hierarchy()
+        if found is not None:
+            hierarchy, version = found
+            cpu.set_weight(hierarchy / CGROUP_ROOT, version, cpu.NODE_SHARES)
+            accounting = [hierarchy] + ([CGROUP_FS / "cpuacct"] if version == 1 and (CGROUP_FS / "cpuacct").is_dir()
+                                        and not (CGROUP_FS / "cpuacct").samefile(hierarchy) else [])
+            for h in accounting:
+                (h / cpu.BED_GROUP).mkdir(exist_ok=True)
+                created.append(str(h / cpu.BED_GROUP))
+            cpu.set_weight(hierarchy / cpu.BED_GROUP, version, cpu.BED_SHARES)
         self._record(cgroups=created)
 
     # ------------------------------------------------------------------------------------ state
@@ -298,7 +313,8 @@ def leftovers(workdir: Path, chains_before: dict[str, dict[str, list[str]]]) -> 
     if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
         found.append(f"bridge {BRIDGE}")
     found += [f"mount {m}" for m in _mounts_under(workdir)]
-    found += [f"cgroup {h / CGROUP_ROOT}" for h in _cgroup_hierarchies() if (h / CGROUP_ROOT).exists()]
+    found += [f"cgroup {h / name}" for h in _cgroup_hierarchies() for name in (CGROUP_ROOT, cpu.BED_GROUP)
+              if (h / name).exists()]
     for binary, tables in host_chains().items():
         for table, chains in tables.items():
             new = [c for c in chains if c.startswith(("KUBE-", "CNI-")) and c not in chains_before[binary][table]]
@@ -443,6 +459,9 @@ def _cgroup_hierarchies() -> list[Path]:
 def _remove_cgroup_tree(path: Path) -> None:
     if not path.exists():
         return
+    if path.name == cpu.BED_GROUP:  # the bed's processes may outlive the node: back to the root group
+        for pid in (path / "cgroup.procs").read_text().split():
+            cpu.place(int(pid), path.parent)
     for directory in sorted((d for d in path.rglob("*") if d.is_dir()), key=lambda d: d.as_posix().count("/"),
                             reverse=True):
         try:

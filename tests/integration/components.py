@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.cluster import cpu
 from tests.cluster.localcluster import build
 from tests.cluster.processes import free_port
 
@@ -69,6 +70,7 @@ class TrackedProcess:
         self.proc = subprocess.Popen(self.argv, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
                                      cwd=self.cwd)
         handle.close()
+        cpu.place_in_bed(self.proc.pid)  # behind the real node's pods, with the control plane
 
     def stop(self, timeout: float = 10) -> None:
         if self.proc is None or self.proc.poll() is not None:
