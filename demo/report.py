@@ -115,9 +115,45 @@ def render_markdown(summary: Summary, title: str, picture: str) -> str:
              "## Events", ""]
     lines += ["| time | what |", "|---|---|", *(f"| {_when(s, e.seconds)} | {e.what} |" for e in s.events)] \
         if s.events else ["None recorded."]
+    lines += starts_section(s)
     lines += ["", "## Timeline", "", f"![load, replicas, queue, latency and errors over the run]({picture})", "",
               "## What happened", "", narrative(s), ""]
     return "\n".join(lines)
+
+
+def _range(values: Sequence[float], unit: str, digits: int = 0) -> str:
+    low, high = min(values), max(values)
+    return f"{low:.{digits}f} {unit}" if round(low, digits) == round(high, digits) else \
+        f"{low:.{digits}f}–{high:.{digits}f} {unit}"
+
+
+def starts_section(s: Summary) -> list[str]:
+    """The new replicas' starts, from the node's own figures (nothing where they were not read)."""
+    if not s.starts:
+        return []
+    lines = ["", "## Replica starts", "",
+             "Each replica created from the surge on, from the API server's times and its pod cgroup's CPU "
+             "figures (`tests/cluster/cpu.py`): CPU time and run-queue wait from creation to Ready.", "",
+             "| replica | created | created → Ready | CPU to Ready | waited for a CPU | throttled |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r.name} | {_when(s, r.created_seconds)} | {_s(r.ready_after_seconds)} | "
+              f"{'—' if r.cpu_seconds is None else f'{r.cpu_seconds:.1f} s'} | "
+              f"{'—' if r.waited_seconds is None else f'{r.waited_seconds:.1f} s'} | {r.throttled_seconds:.1f} s |"
+              for r in s.starts]
+    ready = [r.ready_after_seconds for r in s.starts if r.ready_after_seconds is not None]
+    cpu = [r.cpu_seconds for r in s.starts if r.cpu_seconds is not None]
+    n = len(s.starts)
+    text = f"{n} replica{'s' * (n != 1)} started"
+    if ready:
+        text += (", " if len(ready) == n else f"; {len(ready)} of them {'was' if len(ready) == 1 else 'were'} ") + f"Ready {_range(ready, 's')} after " \
+            f"creation" + (f", on {_range(cpu, 'CPU-seconds', 1)} each" if cpu else "")
+    text += "." if len(ready) == n else f"; {n - len(ready)} never became Ready while watched."
+    w = s.start_window
+    if w is not None:
+        text += (f" While they started ({w.seconds:.0f} s) the machine was busy {w.busy_cores:.2f} cores of its "
+                 f"time: the node's pods {w.node_cores:.2f}, the test bed's control plane and Prometheus "
+                 f"{w.bed_cores:.2f}, everything else {max(0.0, w.busy_cores - w.node_cores - w.bed_cores):.2f}.")
+    return [*lines, "", text]
 
 
 def _series(rows: Sequence[Row], origin: float, key: str, shift: float = 0.0,
@@ -187,10 +223,12 @@ def report_figure(load_rows: Sequence[Row], status_rows: Sequence[Row], summary:
 
 
 def write_report(load_log: Path, status_log: Path, events: list[dict[str, Any]], out_dir: Path,
-                 objective_seconds: float, title: str, grace_seconds: float = 30.0) -> Path:
+                 objective_seconds: float, title: str, grace_seconds: float = 30.0, cpu_log: Path | None = None,
+                 deployment: str | None = None) -> Path:
     """Writes `out_dir/demo-report.md` and `out_dir/demo.png`; returns the markdown's path."""
     load_rows, status_rows = read_lines(load_log), read_lines(status_log)
-    summary = summarize(load_rows, status_rows, events, objective_seconds, grace_seconds=grace_seconds)
+    summary = summarize(load_rows, status_rows, events, objective_seconds, grace_seconds=grace_seconds,
+                        cpu_rows=read_lines(cpu_log) if cpu_log else (), deployment=deployment)
     out_dir.mkdir(parents=True, exist_ok=True)
     picture = out_dir / "demo.png"
     report_figure(load_rows, status_rows, summary).savefig(picture, format="png", dpi=100)

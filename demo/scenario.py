@@ -30,6 +30,7 @@ from demo import incluster, midway
 from demo.load import MAX_SECONDS
 from demo.report import write_report
 from demo.summary import Summary, read_lines, summarize
+from tests.cluster import cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "manifests" / "examples" / "demo.yaml"
@@ -191,6 +192,11 @@ def run(bed: Bed, the_plan: Plan, prometheus_url: str | None, out_dir: Path, nam
         + ", ".join(f"{n} {s:g}s at {r:g} req/s" for n, s, r in the_plan.phases)
         + f"; {the_plan.users} users logged in, each request {the_plan.work_ms} ms of work")
     events: list[dict[str, Any]] = []
+    # On the local test bed the node's pods are this machine's processes: their CPU is watched.
+    cpu_log = out_dir / "cpu.jsonl"
+    cpu_log.unlink(missing_ok=True)
+    watch = cpu.Watch(cpu_log, [str(bed.kubectl), f"--kubeconfig={bed.kubeconfig}"]).start() \
+        if cpu.available() else None
     if bed.in_cluster:
         load = _load_in_cluster(bed, namespace, the_plan, [*arguments, "--allow", address], load_log)
     else:
@@ -213,6 +219,8 @@ def run(bed: Bed, the_plan: Plan, prometheus_url: str | None, out_dir: Path, nam
         if load.poll() is None:
             load.terminate()
             load.wait(timeout=30)
+        if watch is not None:
+            watch.stop()
         if bed.in_cluster:
             # The whole log once the pod has ended: the follower only fed the status lines.
             ended = _pod_phase(bed, namespace, incluster.LOAD)
@@ -227,10 +235,10 @@ def run(bed: Bed, the_plan: Plan, prometheus_url: str | None, out_dir: Path, nam
     events.sort(key=lambda e: e["t"])
     load_rows, status_rows = read_lines(load_log), read_lines(status_log)
     summary = summarize(load_rows, status_rows, events, the_plan.objective_seconds,
-                        grace_seconds=the_plan.grace_seconds)
+                        grace_seconds=the_plan.grace_seconds, cpu_rows=read_lines(cpu_log), deployment=NAME)
     report = write_report(load_log, status_log, events, out_dir, the_plan.objective_seconds,
                           f"Spillway demo: {the_plan.duration:g} s, a surge of {the_plan.phases[1][2]:g} req/s",
-                          grace_seconds=the_plan.grace_seconds)
+                          grace_seconds=the_plan.grace_seconds, cpu_log=cpu_log, deployment=NAME)
     return Result(summary=summary, report=report, out_dir=out_dir, events=events)
 
 

@@ -39,6 +39,29 @@ class Event:
 
 
 @dataclass(frozen=True)
+class ReplicaStart:
+    """A replica of the app created during or after the surge, from the node's own accounts (the
+    API server's times, the kernel's CPU figures of its cgroup: `tests.cluster.cpu`)."""
+
+    name: str
+    created_seconds: float  # from the load's start
+    ready_after_seconds: float | None  # created -> Ready (None: never Ready while watched)
+    cpu_seconds: float | None  # the pod's CPU time from creation to Ready
+    waited_seconds: float | None  # its threads' time runnable but waiting for a CPU, to Ready
+    throttled_seconds: float  # its CFS quota's hold-backs in that time
+
+
+@dataclass(frozen=True)
+class StartWindow:
+    """The machine's CPU in the seconds when a new replica was starting (created, not yet Ready)."""
+
+    seconds: float
+    busy_cores: float  # the machine's busy CPU-seconds a second
+    node_cores: float  # of which the node's pods
+    bed_cores: float  # of which the test bed's own group (control plane, Prometheus)
+
+
+@dataclass(frozen=True)
 class Summary:
     started_at: float  # unix time of the load's start: the origin of every `*_seconds` below
     duration_seconds: float
@@ -71,6 +94,8 @@ class Summary:
     logged_out: int  # distinct users ever logged out: must be 0
     logins: int
     events: tuple[Event, ...]
+    starts: tuple[ReplicaStart, ...] = ()  # empty where the node's CPU could not be watched
+    start_window: StartWindow | None = None
 
     def phase(self, name: str | None) -> PhaseResult | None:
         return next((p for p in self.phases if p.name == name), None)
@@ -166,8 +191,65 @@ def _latency_timing(seconds_rows: Sequence[Row], origin: float, objective: float
     return seconds_over, None
 
 
+def _at_time(series: Sequence[tuple[float, Sequence[float]]], when: float) -> Sequence[float] | None:
+    """The values at `when`, linearly between the samples around it (the last one past the end)."""
+    if not series or when < series[0][0]:
+        return None
+    for (t0, v0), (t1, v1) in zip(series, series[1:], strict=False):
+        if t0 <= when <= t1:
+            f = (when - t0) / (t1 - t0) if t1 > t0 else 1.0
+            return [a + (b - a) * f for a, b in zip(v0, v1, strict=True)]
+    return series[-1][1]
+
+
+def replica_starts(cpu_rows: Sequence[Row], deployment: str, since: float,
+                   origin: float) -> tuple[tuple[ReplicaStart, ...], StartWindow | None]:
+    """Each replica of `deployment` (its pods' owner is a ReplicaSet `deployment-<hash>`) created at
+    or after `since` (unix time), and the machine's CPU while they started. `cpu_rows` are
+    `tests.cluster.cpu.Watch`'s lines: pod rows (`pod`) and samples (`t`)."""
+    pods: dict[str, Row] = {}
+    series: dict[str, list[tuple[float, Sequence[float]]]] = {}
+    machine: list[tuple[float, Sequence[float]]] = []
+    for row in cpu_rows:
+        if "pod" in row:
+            pods[row["pod"]] = {**pods.get(row["pod"], {}), **{k: v for k, v in row.items() if v is not None}}
+        elif "t" in row:
+            machine.append((row["t"], (row["host"], row["node"], row["bed"])))
+            for uid, values in row.get("pods", {}).items():
+                series.setdefault(uid, []).append((row["t"], values))
+    ours = sorted((p for p in pods.values() if str(p.get("owner", "")).startswith("ReplicaSet/")
+                   and str(p["owner"]).removeprefix("ReplicaSet/").rsplit("-", 1)[0] == deployment
+                   and p.get("created", 0) >= since), key=lambda p: (p["created"], p["name"]))
+    starts = []
+    for pod in ours:
+        ready = pod.get("ready")
+        at_ready = _at_time(series.get(pod["pod"], []), ready) if ready is not None else None
+        starts.append(ReplicaStart(
+            name=str(pod["name"]).split("/", 1)[-1], created_seconds=pod["created"] - origin,
+            ready_after_seconds=ready - pod["created"] if ready is not None else None,
+            cpu_seconds=at_ready[0] if at_ready else None, waited_seconds=at_ready[1] if at_ready else None,
+            throttled_seconds=at_ready[2] if at_ready else 0.0))
+    # The seconds in which some replica was starting: the union of their [created, Ready].
+    spans: list[list[float]] = []
+    for start, end in sorted((p["created"], p["ready"]) for p in ours if p.get("ready") is not None):
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    seconds, used = 0.0, [0.0, 0.0, 0.0]
+    for start, end in spans:
+        a, b = _at_time(machine, start), _at_time(machine, end)
+        if a is not None and b is not None and end > start:
+            seconds += end - start
+            used = [u + (y - x) for u, x, y in zip(used, a, b, strict=True)]
+    window = StartWindow(seconds=seconds, busy_cores=used[0] / seconds, node_cores=used[1] / seconds,
+                         bed_cores=used[2] / seconds) if seconds > 0 else None
+    return tuple(starts), window
+
+
 def summarize(load_rows: Sequence[Row], status_rows: Sequence[Row], events: Sequence[Row], objective: float, *,
-              surge_phase: str | None = None, grace_seconds: float = 30.0, settle_seconds: float = 10.0) -> Summary:
+              surge_phase: str | None = None, grace_seconds: float = 30.0, settle_seconds: float = 10.0,
+              cpu_rows: Sequence[Row] = (), deployment: str | None = None) -> Summary:
     """The run's numbers. The surge is `surge_phase`, else the phase of the highest target rate."""
     seconds_rows = sorted((r for r in load_rows if not r.get("summary")), key=lambda r: r["t"])
     final = next((r for r in reversed(load_rows) if r.get("summary")), None)
@@ -203,6 +285,8 @@ def summarize(load_rows: Sequence[Row], status_rows: Sequence[Row], events: Sequ
         back = _first(samples, calm.start_seconds, lambda d, _: d <= baseline)
     over, recovered = _latency_timing(seconds_rows, origin, objective, surge_start, settle_seconds)
     sent = int(totals["sent"])
+    starts, window = (replica_starts(cpu_rows, deployment, origin + surge_start, origin)
+                      if cpu_rows and deployment and surge_start is not None else ((), None))
     return Summary(
         started_at=origin, duration_seconds=float(totals["duration"]), objective_seconds=objective,
         users=final.get("users") if final else None, work_ms=final.get("work_ms") if final else None,
@@ -221,4 +305,5 @@ def summarize(load_rows: Sequence[Row], status_rows: Sequence[Row], events: Sequ
         scale_in_seconds=down[0] - calm.start_seconds if down and calm else None,
         back_to_baseline_seconds=back[0] - calm.start_seconds if back and calm else None,
         logged_out=int(totals["logged_out"]), logins=int(totals["logins"]),
-        events=tuple(sorted((Event(e["t"] - origin, str(e["what"])) for e in events), key=lambda e: e.seconds)))
+        events=tuple(sorted((Event(e["t"] - origin, str(e["what"])) for e in events), key=lambda e: e.seconds)),
+        starts=starts, start_window=window)

@@ -247,3 +247,59 @@ def test_torn_and_blank_lines_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_text('{"a": 1}\n\n[1, 2]\n{"b": 2}\n{"c": ')
     assert run_summary.read_lines(path) == [{"a": 1}, {"b": 2}]
+
+
+# ---------------------------------------------------------------------- the replicas' starts
+def cpu_rows(pods: dict[str, tuple[str, str, float, float | None]], seconds: int = 60,
+             cpu_per_second: float = 0.25) -> list[dict[str, Any]]:
+    """`tests.cluster.cpu.Watch`'s lines: a row per pod (uid -> name, owner, created, ready offsets)
+    and a sample a second; each pod uses `cpu_per_second` from its creation and waits as much."""
+    rows: list[dict[str, Any]] = [{"pod": uid, "name": f"demo/{name}", "owner": owner, "created": T0 + created,
+                                   "started": T0 + created + 1, "ready": None} for uid, (name, owner, created, _)
+                                  in pods.items()]
+    rows += [{"pod": uid, "ready": T0 + ready} for uid, (_, _, _, ready) in pods.items() if ready is not None]
+    for s in range(seconds):
+        alive = {uid: [cpu_per_second * (s - created), cpu_per_second * (s - created), 0.0, 0]
+                 for uid, (_, _, created, _) in pods.items() if s >= created}
+        rows.append({"t": T0 + s, "host": 1.5 * s, "node": 1.0 * s, "bed": 0.25 * s, "pods": alive})
+    return rows
+
+
+PODS = {"u-old": ("web-5d8f9-aaaaa", "ReplicaSet/web-5d8f9", 0.0, 5.0),
+        "u-new": ("web-5d8f9-bbbbb", "ReplicaSet/web-5d8f9", 22.0, 34.0),
+        "u-late": ("web-5d8f9-ccccc", "ReplicaSet/web-5d8f9", 24.0, None),
+        "u-balancer": ("web-balancer-77c4-ddddd", "ReplicaSet/web-balancer-77c4", 23.0, 27.0),
+        "u-redis": ("web-sessions-0", "StatefulSet/web-sessions", 23.0, 30.0)}
+
+
+def test_the_replicas_created_from_the_surge_on_are_timed_and_costed_to_ready() -> None:
+    starts, window = run_summary.replica_starts(cpu_rows(PODS), "web", T0 + 20, T0)
+    assert [s.name for s in starts] == ["web-5d8f9-bbbbb", "web-5d8f9-ccccc"]  # not the balancer's, not before
+    new, late = starts
+    assert new.created_seconds == 22 and new.ready_after_seconds == 12
+    assert new.cpu_seconds == pytest.approx(3.0) and new.waited_seconds == pytest.approx(3.0)
+    assert late.ready_after_seconds is None and late.cpu_seconds is None
+    assert window is not None and window.seconds == 12
+    assert (window.busy_cores, window.node_cores, window.bed_cores) == pytest.approx((1.5, 1.0, 0.25))
+
+
+def test_the_machines_share_counts_only_the_seconds_when_a_replica_was_starting() -> None:
+    pods = {"a": ("web-1-aaaaa", "ReplicaSet/web-1", 22.0, 30.0), "b": ("web-1-bbbbb", "ReplicaSet/web-1", 25.0, 32.0),
+            "c": ("web-1-ccccc", "ReplicaSet/web-1", 50.0, 54.0)}
+    _, window = run_summary.replica_starts(cpu_rows(pods), "web", T0 + 20, T0)
+    assert window is not None and window.seconds == 14  # 22-32 and 50-54, not 22-54
+
+
+def test_without_the_nodes_figures_there_are_no_starts() -> None:
+    s = run_summary.summarize(load_rows(), status_rows(), EVENTS, 0.5)
+    assert s.starts == () and s.start_window is None
+    assert "Replica starts" not in report.render_markdown(s, "t", "p.png")
+
+
+def test_the_report_tells_each_start_and_the_machines_share() -> None:
+    s = run_summary.summarize(load_rows(), status_rows(), EVENTS, 0.5, cpu_rows=cpu_rows(PODS), deployment="web")
+    text = report.render_markdown(s, "t", "p.png")
+    assert "| web-5d8f9-bbbbb | 22 s (surge + 2 s) | 12 s | 3.0 s | 3.0 s | 0.0 s |" in text
+    assert "2 replicas started; 1 of them was Ready 12 s after creation, on 3.0 CPU-seconds each; 1 never " \
+        "became Ready while watched." in text
+    assert "the node's pods 1.00, the test bed's control plane and Prometheus 0.25, everything else 0.25" in text
