@@ -25,6 +25,7 @@ import pytest
 from demo.scenario import NAME, Bed, install_operator, plan, query_prometheus, run, sample, uninstall_operator
 from spillway.api.spec import Queries
 from spillway.metrics.presets import render
+from tests.cluster import cpu
 from tests.cluster import node as real_node_parts
 from tests.cluster.localcluster import build
 from tests.integration.components import Prometheus
@@ -34,6 +35,10 @@ pytestmark = pytest.mark.integration
 DURATION = 240.0
 INTERVAL = 5.0  # the sample's scaling.interval
 SCRAPE = 1.0  # the test bed's Prometheus scrapes every second
+READY_SECONDS = 30.0  # a new replica's creation -> Ready, under the surge
+# A replica's CPU from creation to Ready under the surge: 2.6-3.5 s measured with three starting
+# together from the image's class data sharing archive; 4.8 s for one alone without it.
+START_CPU_SECONDS = 5.0
 
 
 def _first_crossing(bed: Bed, prometheus_url: str, ns: str, threshold: float, start: float,
@@ -103,6 +108,17 @@ def test_a_surge_scales_out_nobody_is_logged_out_through_pod_and_primary_loss_an
         # The latency objective met again after the scale-out, while the surge still runs.
         assert s.p95_recovered_seconds is not None, result.report.read_text()
         assert surge_start + s.p95_recovered_seconds < calm_start, result.report.read_text()
+
+        # The new replicas started on the CPU a node of their own would give them, not on what
+        # the test bed's host processes left over: each Ready within READY_SECONDS of its creation
+        # on the start-up CPU that the image's class data sharing archive allows (the kernel's
+        # figures of each pod's cgroup, tests/cluster/cpu.py).
+        if cpu.available():
+            assert s.starts, "no replica created from the surge on was watched"
+            slow = [r for r in s.starts if r.ready_after_seconds is None or r.ready_after_seconds > READY_SECONDS]
+            assert not slow, (slow, result.report.read_text())
+            costly = [r for r in s.starts if r.cpu_seconds is None or r.cpu_seconds > START_CPU_SECONDS]
+            assert not costly, (costly, result.report.read_text())
 
         # Errors only in the surge's first seconds (a scrape, an interval and a JVM's start), none
         # through the deletions.
