@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 CACHE ?= $(HOME)/.cache/spillway
 export SPILLWAY_CACHE := $(CACHE)
 
-.PHONY: help venv deps deps-images crd install-manifest image test unit integration lint cluster-up cluster-down demo demo-down clean
+.PHONY: help fresh-check venv deps deps-images crd install-manifest image test unit integration lint cluster-up cluster-down demo demo-down clean
 
 help:
 	@echo "make demo        local control plane + operator + sample ScalableService"
@@ -18,6 +18,7 @@ help:
 	@echo "make install-manifest   regenerate manifests/install.yaml from the chart"
 	@echo "make image       build the operator image (needs a Docker engine)"
 	@echo "make cluster-up / cluster-down   only the local control plane"
+	@echo "make fresh-check the two commands in a clean clone with an empty cache, timed (DEMO_RUNS=3)"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,17 +33,14 @@ venv: $(VENV)/.installed
 # the node's images (pause, a Debian base, the operator from the Dockerfile); the balancing
 # providers' CRDs from their Go modules (crds.sh). All cached under $(CACHE); a warm run takes a
 # few seconds. Done here, before pytest, so that a cold build never runs inside a test's timeout.
+# tests/cluster/deps.sh runs the Go builds beside the images' downloads and prints each step's time.
 deps:
-	bash tests/integration/install-components.sh
-	bash tests/cluster/build.sh >/dev/null
-	bash tests/cluster/crds.sh >/dev/null
-	bash tests/cluster/images.sh >/dev/null
+	bash tests/cluster/deps.sh
 
 # Only what the demo's images need (Debian's packages, the pause process, Prometheus, the images):
 # a cluster of one's own (make demo CLUSTER=current) brings its own control plane and node.
 deps-images:
-	bash tests/integration/install-components.sh
-	bash tests/cluster/images.sh >/dev/null
+	bash tests/cluster/deps.sh images
 
 crd: venv
 	$(VENV)/bin/spillway crd
@@ -83,6 +81,10 @@ demo: venv $(if $(CLUSTER),deps-images,deps)
 
 demo-down: venv
 	$(PY) -m demo down
+
+# The README's two commands in a clean clone of HEAD with empty caches: timings and the demo's numbers.
+fresh-check:
+	bash tests/cluster/fresh-check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

@@ -15,16 +15,18 @@
 #                                      out) on the base, as user 65534: the demo's in-cluster
 #                                      Prometheus (`make demo CLUSTER=current`)
 # Idempotent: an archive is rebuilt only when its inputs changed (a hash of them is in its name).
-# Prints NAME=ARCHIVE lines.
+# Prints NAME=ARCHIVE lines. `images.sh NAME...` builds only those (and what they build FROM), e.g.
+# `images.sh base operator java session-app redis valkey`, which needs no Go build: tests/cluster/deps.sh
+# runs that beside build.sh's Go builds.
 set -euo pipefail
 shopt -s inherit_errexit  # a build that fails inside $(...) stops the script too
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${SPILLWAY_CACHE:-$HOME/.cache/spillway}
 OUT=$CACHE/images
-PAUSE_BIN=${PAUSE_BIN:-$CACHE/pause/bin}
 # build.sh is idempotent: with its builds cached it only prints where they are. Only the parts
-# the images need: a cluster of one's own (make demo CLUSTER=current) needs no control plane.
-PROMETHEUS_BIN=${PROMETHEUS_BIN:-$(bash "$ROOT/tests/cluster/build.sh" pause prometheus | sed -n 's/^PROMETHEUS_BIN=//p')}
+# the images need, and only for the images that need them: a cluster of one's own
+# (make demo CLUSTER=current) needs no control plane.
+go_part() { bash "$ROOT/tests/cluster/build.sh" "$1" | sed -n "s/^$2=//p"; }
 SUITE=bookworm
 PACKAGES=passwd,ca-certificates,python3,python3-venv,haproxy,redis-server,redis-sentinel
 JAVA_PACKAGES=passwd,ca-certificates,openjdk-17-jre-headless
@@ -44,6 +46,7 @@ archive() {  # IMAGE ARCHIVE: push a built image as an OCI archive named after t
 
 build_pause() {
   local image=localhost/spillway/pause:1 sum out
+  PAUSE_BIN=${PAUSE_BIN:-$(go_part pause PAUSE_BIN)}
   sum=$(hash_of "$PAUSE_BIN/pause")
   out=$OUT/pause-$sum.oci.tar
   if [ ! -f "$out" ]; then
@@ -168,6 +171,11 @@ build_session_app() {
       JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ActiveProcessorCount=1 -Xss512k" \
         java -XX:ArchiveClassesAtExit=/app/cds/session-app.jsa -Dspring.context.exit=onRefresh \
           -Dspring.main.lazy-initialization=true -Dserver.port=0 -Dmanagement.server.port=0 -jar /app/cds/session-app.jar
+      # The archive must map when the app starts from it: -Xshare:on refuses to start otherwise
+      # (a class path or JVM mismatch), where the default would quietly start without it.
+      JAVA_TOOL_OPTIONS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ActiveProcessorCount=1 -Xss512k" \
+        java -Xshare:on -XX:SharedArchiveFile=/app/cds/session-app.jsa -Dspring.context.exit=onRefresh \
+          -Dspring.main.lazy-initialization=true -Dserver.port=0 -Dmanagement.server.port=0 -jar /app/cds/session-app.jar
       rm -rf /tmp/* /tmp/.[!.]* 2>/dev/null || true
       chmod -R a+rX /app
       test -s /app/cds/session-app.jsa' >/dev/null
@@ -185,6 +193,7 @@ build_session_app() {
 
 build_prometheus() {  # BASE_ARCHIVE: the Prometheus binary on the base image
   local image=localhost/spillway/prometheus:dev base_out=$1 sum out
+  PROMETHEUS_BIN=${PROMETHEUS_BIN:-$(go_part prometheus PROMETHEUS_BIN)}
   sum=$( { echo "$base_out"; declare -f build_prometheus; } | cat - "$PROMETHEUS_BIN/prometheus" | sha256sum | cut -c1-12)
   out=$OUT/prometheus-$sum.oci.tar
   if [ ! -f "$out" ]; then
@@ -203,15 +212,24 @@ build_prometheus() {  # BASE_ARCHIVE: the Prometheus binary on the base image
 for tool in buildah mmdebstrap; do
   command -v $tool >/dev/null || { echo "images.sh needs $tool (tests/integration/install-components.sh)" >&2; exit 2; }
 done
-build_pause
-base_line=$(build_base)
-echo "$base_line"
-build_operator "${base_line#BASE=}"
-java_out=$(build_java)
-build_session_app "$java_out"
-build_store redis 8 redis-server,redis-sentinel
-build_store valkey 8 valkey-server,valkey-sentinel
-build_prometheus "${base_line#BASE=}"
+ALL=(pause base operator java session-app redis valkey prometheus)
+wanted=("$@")
+[ ${#wanted[@]} -gt 0 ] || wanted=("${ALL[@]}")
+for name in "${wanted[@]}"; do
+  [[ " ${ALL[*]} " == *" $name "* ]] || { echo "images.sh: no image named '$name' (${ALL[*]})" >&2; exit 2; }
+done
+want() { [[ " ${wanted[*]} " == *" $1 "* ]]; }
+if want pause; then build_pause; fi
+if want base || want operator || want prometheus; then
+  base_line=$(build_base)
+  echo "$base_line"
+fi
+if want operator; then build_operator "${base_line#BASE=}"; fi
+if want java || want session-app; then java_out=$(build_java); fi
+if want session-app; then build_session_app "$java_out"; fi
+if want redis; then build_store redis 8 redis-server,redis-sentinel; fi
+if want valkey; then build_store valkey 8 valkey-server,valkey-sentinel; fi
+if want prometheus; then build_prometheus "${base_line#BASE=}"; fi
 # Only the newest archive of each image is kept.
 for name in pause base operator java session-app redis valkey prometheus; do
   ls -t "$OUT/$name"-*.oci.tar 2>/dev/null | tail -n +2 | xargs -r rm -f
