@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-CACHE ?= $(HOME)/.cache/spillway
+CACHE ?= $(or $(SPILLWAY_CACHE),$(HOME)/.cache/spillway)
 export SPILLWAY_CACHE := $(CACHE)
 
 .PHONY: help fresh-check venv deps deps-images crd install-manifest image test unit integration lint cluster-up cluster-down demo demo-down clean
