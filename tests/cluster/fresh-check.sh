@@ -3,7 +3,8 @@
 # commits, not the working tree's changes), an empty cache of its own (SPILLWAY_CACHE, and Go's
 # build and module caches, so nothing built before is reused), then `make test` once and
 # `make demo` DEMO_RUNS times (3 by default), each demo followed by `make demo-down`. Prints each
-# build step's time, each command's time, pytest's last line, and each demo's headline numbers.
+# build step's time, each command's time, pytest's last line, each demo's headline numbers, and
+# the runs side by side (demo-runs.md, by demo/spread.py from each run's logs).
 #   make fresh-check                      (or: bash tests/cluster/fresh-check.sh)
 #   FRESH_DIR=/var/tmp/f DEMO_RUNS=1 SKIP_TEST=1 make fresh-check
 # Debian's packages are installed system-wide and stay installed: the check cannot take them away,
@@ -40,11 +41,17 @@ for run in $(seq 1 "$DEMO_RUNS"); do
   timed "$DIR/demo-$run.log" make demo ${DURATION:+DURATION=$DURATION} || failed=1
   report=demo-out/demo-report.md
   if [ -f "$report" ]; then
-    cp "$report" "$DIR/demo-report-$run.md"
-    cp demo-out/demo.png "$DIR/demo-$run.png" 2>/dev/null || true
+    rm -rf "$DIR/demo-$run" && cp -r demo-out "$DIR/demo-$run"
     grep -E '^\| (errors|surge start|p95 in surge|logged-out)' "$report" | sed "s/^/  demo $run: /"
     grep -E '^[0-9]+ replicas? started' "$report" | sed "s/^/  demo $run: /" || true
   fi
   make demo-down >>"$DIR/demo-$run.log" 2>&1 || failed=1
 done
+runs=("$DIR"/demo-[0-9]*/)
+if [ -d "${runs[0]}" ]; then
+  .venv/bin/python -m demo.spread "$DIR/demo-runs.md" "${runs[@]}" ${DURATION:+--duration $DURATION} \
+    --title "make demo, $DEMO_RUNS runs from a clean clone (commit $(git rev-parse --short HEAD))"
+  tail -n 1 "$DIR/demo-runs.md" | sed 's/^/  /'
+  echo "  the runs side by side: $DIR/demo-runs.md"
+fi
 exit $failed
