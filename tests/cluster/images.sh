@@ -232,7 +232,7 @@ if want valkey; then build_store valkey 8 valkey-server,valkey-sentinel; fi
 if want prometheus; then build_prometheus "${base_line#BASE=}"; fi
 # Only the newest archive of each image is kept.
 for name in pause base operator java session-app redis valkey prometheus; do
-  ls -t "$OUT/$name"-*.oci.tar 2>/dev/null | tail -n +2 | xargs -r rm -f
+  { ls -t "$OUT/$name"-*.oci.tar 2>/dev/null || true; } | tail -n +2 | xargs -r rm -f  # none yet: a partial build
 done
 # And only the tagged images in buildah's storage: each rebuild leaves the previous one untagged.
 buildah rmi --prune >/dev/null 2>&1 || true

@@ -425,13 +425,21 @@ def test_prometheus_finds_the_balancer_and_the_preset_reads_all_four_signals(bed
             return sent
         clients = [pool.submit(overload) for _ in range(20)]
 
+        def served(pod: dict[str, Any]) -> float:
+            return bed.metric(pod["status"]["podIP"], "haproxy_backend_http_requests_total", "observed") or 0.0
+
         def all_four() -> Any:
+            # The latency appears once a balancer has served the 1024 requests its mean spans;
+            # until both have, it is the busier one's alone, which the clients' mean is not.
+            if not all(served(p) > 1024 for p in bed.balancers("observed")):
+                return None
             reading = source.read(prom.url, 5.0, Credentials(), queries, max_age_seconds=60.0)
-            # The latency appears once each balancer has served the 1024 requests its mean spans.
             return reading if set(reading.values) == {"queue_depth", "in_flight", "arrival_rate", "latency"} \
                 and reading.values["queue_depth"] > 0 else None
         reading = wait_until(all_four, 110, "the preset reading all four signals under overload", every=2)
-        recent = seen[-1000:]
+        # The same requests on both sides: each balancer's mean spans its last 1024, and the
+        # clients' requests split between the two balancer pods at random.
+        recent = seen[-2 * 1024:]
         raw = {p["metadata"]["name"]: bed.metric(p["status"]["podIP"], "haproxy_backend_total_time_average_seconds",
                                                  "observed") for p in bed.balancers("observed")}
         stop = time.monotonic()
