@@ -105,8 +105,9 @@ class Plan:
 
 def plan(duration: float) -> Plan:
     """Steady at a third of what the two minimum replicas serve (4 threads x 200 ms: 20 req/s
-    each), a surge two and a half times what they serve (100 req/s: seven replicas at the 70 %
-    target), then calm; the scale-down window fits in the calm phase so that the scale-in shows."""
+    each), a surge two and a half times what they serve (100 req/s: five replicas fully busy, the
+    sample's maximum of six at 83 %), then calm; the scale-down window fits in the calm phase so
+    that the scale-in shows."""
     if not 60 <= duration <= MAX_SECONDS:
         raise ValueError(f"the demo needs at least 60 s and at most {MAX_SECONDS:g} s, not {duration!r}")
     steady, surge = round(duration * 0.2), round(duration * 0.4)
