@@ -82,10 +82,15 @@ def bed_group() -> Path | None:
 
 
 def place_in_bed(pid: int | None) -> None:
-    """Puts a host process of the test bed in the bed's group, when there is one."""
+    """Puts a host process of the test bed in the bed's group, when there is one: on cgroup v1 in
+    the cpu hierarchy (its weight) and the cpuacct one (its CPU time, which `sample` reads)."""
     group = bed_group()
-    if group is not None and pid is not None:
-        place(pid, group)
+    if group is None or pid is None:
+        return
+    place(pid, group)
+    accounting = CGROUP_FS / "cpuacct" / BED_GROUP
+    if accounting.is_dir() and not accounting.samefile(group):
+        place(pid, accounting)
 
 
 # ------------------------------------------------------------------------------------ sampling
