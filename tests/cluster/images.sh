@@ -30,7 +30,16 @@ go_part() { bash "$ROOT/tests/cluster/build.sh" "$1" | sed -n "s/^$2=//p"; }
 SUITE=bookworm
 PACKAGES=passwd,ca-certificates,python3,python3-venv,haproxy,redis-server,redis-sentinel
 JAVA_PACKAGES=passwd,ca-certificates,openjdk-17-jre-headless
-MIRROR=${SPILLWAY_DEBIAN_MIRROR:-http://deb.debian.org}
+# The Debian archive this machine's apt uses (its sources, deb822 or one-line), without the
+# trailing /debian; SPILLWAY_DEBIAN_MIRROR overrides it. Never a host written here.
+apt_mirror() {
+  { { grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } | sed 's/^URIs:[[:space:]]*//' | tr ' ' '\n'
+    { grep -hE '^deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } \
+      | sed -E 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?//' | cut -d' ' -f1; } \
+    | grep -E '^https?://.*/debian/?$' | head -n 1 | sed -E 's#/debian/?$##' || true
+}
+MIRROR=${SPILLWAY_DEBIAN_MIRROR:-$(apt_mirror)}
+[ -n "$MIRROR" ] || { echo "images.sh: no Debian archive in this machine's apt sources; set SPILLWAY_DEBIAN_MIRROR" >&2; exit 2; }
 APP_UID=65532
 mkdir -p "$OUT"
 # buildah keeps its layers in the cache too, never in the system's container storage.
