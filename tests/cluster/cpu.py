@@ -72,6 +72,14 @@ def place(pid: int, group: Path) -> bool:
         return False
 
 
+def bed_groups(hierarchy: Path, version: int) -> list[Path]:
+    """Where the bed's group lives: the cpu hierarchy (its weight), and on cgroup v1 also the
+    cpuacct one when that is mounted apart (its CPU time, which `sample` reads)."""
+    accounting = CGROUP_FS / "cpuacct"
+    apart = version == 1 and accounting.is_dir() and not accounting.samefile(hierarchy)
+    return [hierarchy / BED_GROUP] + ([accounting / BED_GROUP] if apart else [])
+
+
 def bed_group() -> Path | None:
     """The test bed's group of host processes when the real node made it (None otherwise)."""
     found = cpu_hierarchy()
@@ -82,15 +90,12 @@ def bed_group() -> Path | None:
 
 
 def place_in_bed(pid: int | None) -> None:
-    """Puts a host process of the test bed in the bed's group, when there is one: on cgroup v1 in
-    the cpu hierarchy (its weight) and the cpuacct one (its CPU time, which `sample` reads)."""
-    group = bed_group()
-    if group is None or pid is None:
+    """Puts a host process of the test bed in the bed's group, when there is one."""
+    found = cpu_hierarchy()
+    if found is None or pid is None or not (found[0] / BED_GROUP).is_dir():
         return
-    place(pid, group)
-    accounting = CGROUP_FS / "cpuacct" / BED_GROUP
-    if accounting.is_dir() and not accounting.samefile(group):
-        place(pid, accounting)
+    for group in bed_groups(*found):
+        place(pid, group)
 
 
 # ------------------------------------------------------------------------------------ sampling
@@ -225,6 +230,10 @@ class Watch:
         self._stop.set()
         self._thread.join(timeout=30)
 
+    def wait(self) -> None:
+        """Until the watch ends by itself (its bound) or is stopped."""
+        self._thread.join()
+
     def _run(self) -> None:
         deadline, next_pods = time.monotonic() + self.seconds, 0.0
         seen: dict[str, dict[str, Any]] = {}
@@ -259,7 +268,7 @@ def main() -> int:
     kubectl = [args.kubectl, f"--kubeconfig={args.kubeconfig}"] if args.kubeconfig else None
     with Watch(args.out, kubectl, args.seconds) as watch:
         try:
-            watch._thread.join()
+            watch.wait()
         except KeyboardInterrupt:
             pass
     return 0

@@ -230,11 +230,9 @@ class RealNode:
         if found is not None:
             hierarchy, version = found
             cpu.set_weight(hierarchy / CGROUP_ROOT, version, cpu.NODE_SHARES)
-            accounting = [hierarchy] + ([CGROUP_FS / "cpuacct"] if version == 1 and (CGROUP_FS / "cpuacct").is_dir()
-                                        and not (CGROUP_FS / "cpuacct").samefile(hierarchy) else [])
-            for h in accounting:
-                (h / cpu.BED_GROUP).mkdir(exist_ok=True)
-                created.append(str(h / cpu.BED_GROUP))
+            for group in cpu.bed_groups(hierarchy, version):
+                group.mkdir(exist_ok=True)
+                created.append(str(group))
             cpu.set_weight(hierarchy / cpu.BED_GROUP, version, cpu.BED_SHARES)
         self._record(cgroups=created)
 
