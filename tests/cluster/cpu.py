@@ -245,9 +245,9 @@ class Watch:
                         if seen.get(row["pod"]) != row:
                             seen[row["pod"]] = row
                             handle.write(json.dumps(row) + "\n")
-                row = sample()
-                if row is not None:
-                    handle.write(json.dumps(row) + "\n")
+                sampled = sample()
+                if sampled is not None:
+                    handle.write(json.dumps(sampled) + "\n")
                 handle.flush()
                 self._stop.wait(self.every)
 
