@@ -188,13 +188,13 @@ class Bed:
     def failed_requests(self, name: str) -> list[str]:
         """The balancer pods' log lines (HAProxy's httplog) of requests not answered 200, where
         the server tried, the timers, the termination state and the retries say why, with
-        HAProxy's own lines on servers changing state around them."""
+        HAProxy's own lines on servers changing address or state around them."""
         lines = []
         for pod in self.balancers(name):
             log = self.k.run("logs", pod["metadata"]["name"], "-n", self.namespace, check=False).stdout
             lines += [f"{pod['metadata']['name']}: {line}" for line in log.splitlines()
                       if ((status := _HTTPLOG_STATUS.search(line)) and status.group(1) != "200")
-                      or (not status and "Server " in line)]
+                      or (not status and f"{name}/" in line and not line.startswith("["))]
         return lines
 
     def app_pods(self, name: str) -> list[dict[str, Any]]:
