@@ -12,8 +12,12 @@ a replica needs a pod slot (`spillway.sim.nodes`) and is Pending until it has on
 run is made of are in `spillway.sim.replicas`; their public names are importable from here too.
 
 Events are kept in a heap of (time, sequence, kind, payload): the sequence breaks ties in the
-order events were made, so a run is a function of its inputs and its seed alone. Pure: no I/O,
-no clock.
+order events were made, so a run is a function of its inputs and its seed alone. Common random
+numbers: each request's work (its service time on a replica of speed 1) is drawn from a stream of
+its own, in arrival order, when it arrives, whatever happens to it then; so under the same seed
+and arrivals the n-th request needs the same work whichever policy scales the replicas, and two
+policies' difference is theirs, not the draws'. The balancer's random picks use another stream.
+Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class Simulation:
     def __init__(self, service: Service, replicas: int, algorithm: str = "RoundRobin", seed: int = 0, *,
                  flavors: tuple[Flavor, ...] = (Flavor(),), sticky: bool = False, nodes: Nodes | None = None) -> None:
         self.rng = random.Random(seed)
+        self._work = random.Random(f"{seed}:work")  # each request's work, in arrival order
         self._balancer = Balancer(algorithm, self.rng)  # refuses an unknown algorithm
         if replicas < 1:
             raise ValueError("a simulation starts with at least one replica")
@@ -239,6 +244,7 @@ class Simulation:
         request = self._next_id
         self._next_id += 1
         self.outcome.arrived += 1
+        work = max(0.0, float(self.service.service_time(self._work)))  # drawn even if refused
         if self.sticky and session >= 0:
             replica, rebalanced = self._balancer.follow(session, self._ready_set)
             if rebalanced:
@@ -251,20 +257,19 @@ class Simulation:
         replica.requests += 1
         replica.touch(self.now)
         if replica.busy < replica.concurrency:
-            self._start(replica, request, self.now)
+            self._start(replica, request, self.now, work)
         elif replica.waiting < self.service.queue_limit:
-            replica.queue.append((request, self.now))
+            replica.queue.append((request, self.now, work))
             replica.waiting += 1
             self._waiting[request] = replica
             self._push(self.now + self.service.timeout, _DEADLINE, request)
         else:
             self.outcome.refused += 1
 
-    def _start(self, replica: Replica, request: int, arrived: float) -> None:
+    def _start(self, replica: Replica, request: int, arrived: float, work: float) -> None:
         replica.busy += 1
         self._in_service[request] = (replica, arrived)
-        duration = max(0.0, float(self.service.service_time(self.rng))) / replica.speed
-        self._push(self.now + duration, _DONE, request)
+        self._push(self.now + work / replica.speed, _DONE, request)
 
     def _done(self, request: int) -> None:
         replica, arrived = self._in_service.pop(request)
@@ -281,12 +286,12 @@ class Simulation:
         replica.touch(self.now)
         replica.busy -= 1
         while replica.queue:
-            queued, at = replica.queue.popleft()
+            queued, at, work = replica.queue.popleft()
             if self._waiting.pop(queued, None) is None:
                 continue  # given up at its deadline
             replica.waiting -= 1
             self.outcome.waited += 1
-            self._start(replica, queued, at)
+            self._start(replica, queued, at, work)
             break
         if replica.draining and replica.busy == 0 and replica.waiting == 0:
             self._retire(replica)

@@ -58,8 +58,9 @@ class Replica:
     flavor: int = 0
     busy: int = 0
     waiting: int = 0  # requests queued and not given up
-    # (request id, arrival time); entries of requests given up stay until reached, and are skipped
-    queue: deque[tuple[int, float]] = field(default_factory=deque)
+    # (request id, arrival time, its work); entries of requests given up stay until reached, and
+    # are skipped
+    queue: deque[tuple[int, float, float]] = field(default_factory=deque)
     draining: bool = False
     # Time integrals up to `touched`: busy workers (CPU a resource metric sees) and busy plus
     # waiting (the concurrency a sidecar such as Knative's queue-proxy sees).
