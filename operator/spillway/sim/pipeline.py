@@ -95,9 +95,16 @@ class Pipelines:
     """Every autoscaler's metrics as of the last `collect` (the `Observatory` of sim/policy.py)."""
 
     def __init__(self, concurrency: int, scrape_interval: float = 15.0, miss_share: float = 0.0,
-                 resolution: float = 15.0, seed: int = 0) -> None:
+                 resolution: float = 15.0, seed: int = 0, *, first_scrape: float | None = None,
+                 first_resolution: float = 0.0) -> None:
+        """`first_scrape` and `first_resolution`: when Prometheus first scrapes the balancer and
+        metrics-server first samples the pods (by default half an interval in, and at once); a
+        run draws them per seed, since where its scrapes fall against a surge is chance."""
         if not scrape_interval > 0 or not resolution > 0 or not 0 <= miss_share < 1:
             raise ValueError("scrape_interval and resolution must be positive, miss_share in [0, 1)")
+        first_scrape = scrape_interval / 2 if first_scrape is None else first_scrape
+        if not 0 <= first_scrape <= scrape_interval or not 0 <= first_resolution <= resolution:
+            raise ValueError("the first scrape and sample must fall within their first interval")
         self.concurrency = concurrency
         self.scrape_interval, self.miss_share, self.resolution = scrape_interval, miss_share, resolution
         self._rng = random.Random(seed)
@@ -111,8 +118,8 @@ class Pipelines:
         # Knative: per pod, its inflight area a second ago; the per-second sums
         self._inflight: dict[int, float] = {}
         self._buckets: deque[tuple[float, float]] = deque()
-        self._next_scrape = scrape_interval / 2  # a target's scrape offset within the interval
-        self._next_resolution = 0.0
+        self._next_scrape = first_scrape  # a target's scrape offset within the interval
+        self._next_resolution = first_resolution
 
     @property
     def now(self) -> float:

@@ -137,11 +137,17 @@ def run(scenario: Scenario, policy: Policy, progress: Progress | None = None) ->
     trace, service = scenario.trace, scenario.service
     simulation = Simulation(service, scenario.initial, scenario.algorithm, scenario.seed,
                             flavors=scenario.flavors, sticky=scenario.sticky, nodes=scenario.nodes)
+    # Where the scrapes, the samples and the decisions fall against the trace is chance: drawn
+    # per seed, the same for every policy of a seed (the decision's offset within each policy's
+    # own interval).
+    phases = random.Random(f"{scenario.seed}:phases")
     pipelines = Pipelines(service.concurrency, scenario.scrape_interval, scenario.miss_share,
-                          seed=scenario.seed + 2)
+                          seed=scenario.seed + 2, first_scrape=phases.uniform(0, scenario.scrape_interval),
+                          first_resolution=phases.uniform(0, 15.0))
     arrivals = random.Random(scenario.seed + 1)
     current = scenario.initial
     tick = max(1, round(policy.tick_seconds))
+    decide_offset = math.floor(phases.random() * tick)
     sample = round(scenario.sample_seconds)
     end = math.ceil(trace.duration)
     last = end + math.ceil(service.timeout) + 1
@@ -165,7 +171,7 @@ def run(scenario: Scenario, policy: Policy, progress: Progress | None = None) ->
         replica_seconds += sum(1 for pod in simulation.pods() if not pod.pending)  # a Pending pod runs nowhere
         if scenario.nodes is not None:
             waits.count(simulation)
-        if second < end and second % tick == 0:
+        if second < end and second % tick == decide_offset:
             asked = policy.decide(pipelines, current)
             desired = max(scenario.min_replicas, min(scenario.max_replicas, int(asked)))
             if desired != current:

@@ -91,6 +91,21 @@ def test_a_failed_scrape_empties_instant_queries_until_the_next_good_one() -> No
     assert {"queue_depth", "in_flight", "arrival_rate"} <= signals.missing
 
 
+def test_the_first_scrape_falls_where_the_run_put_it_and_nowhere_outside_the_interval() -> None:
+    service = Service(concurrency=4, queue_limit=10, timeout=10.0, service_time=lambda _: 0.01)
+    simulation = Simulation(service, 1)
+    pipelines = Pipelines(concurrency=4, scrape_interval=15.0, first_scrape=3.0)
+    seen = []
+    for second in range(1, 20):
+        simulation.run_until(float(second))
+        pipelines.collect(simulation)
+        seen.append(pipelines.prometheus_queue() is not None)
+    assert seen.index(True) == 2  # the collect at 3 s
+    for bad in ({"first_scrape": -1.0}, {"first_scrape": 16.0}, {"first_resolution": 15.5}):
+        with pytest.raises(ValueError, match="first interval"):
+            Pipelines(concurrency=4, scrape_interval=15.0, **bad)  # type: ignore[arg-type]
+
+
 def test_metrics_server_reports_busy_share_over_its_resolution_and_nothing_for_a_new_pod() -> None:
     service = Service(concurrency=2, queue_limit=100, timeout=100.0, service_time=lambda _: 1.0)
     simulation = Simulation(service, 1)

@@ -58,6 +58,28 @@ def test_a_run_is_a_function_of_its_scenario_and_seed() -> None:
     assert other.arrived != first.arrived
 
 
+def test_where_the_decisions_fall_in_their_interval_is_drawn_per_seed_and_shared_by_policies() -> None:
+    """A policy that asks for one more replica at every decision: its scale events fall on one
+    offset within its 15 s interval, the same for two policies of one seed, and not the same
+    for every seed."""
+    @dataclass
+    class Growing:
+        name: str = "growing"
+        tick_seconds: float = 15.0
+
+        def decide(self, observatory: Observatory, current: int) -> int:
+            return current + 1
+
+    def offsets(seed: int) -> set[int]:
+        scenario = Scenario(traces.step(10, 10, at=60, duration=120), SERVICE, 0.3, 2, 40, seed=seed)
+        return {round(event.time) % 15 for event in run(scenario, Growing()).scale_events}
+
+    found = [offsets(seed) for seed in range(8)]
+    assert all(len(offset) == 1 for offset in found), found
+    assert offsets(3) == found[3]
+    assert len(set(map(frozenset, found))) > 1, found
+
+
 def test_every_request_is_decided_and_counted_once() -> None:
     result = run(Scenario(traces.spike(60, factor=8, at=30, rise=5, hold=30, duration=120), SERVICE, 0.3, 2, 40),
                  Fixed(2))
