@@ -129,6 +129,9 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--startup", type=nonnegative_number, default=10.0, metavar="SECONDS",
                           help="seconds a new replica takes to become ready (default 10)")
     simulate.add_argument("--seed", type=whole_number(0), default=0, metavar="N")
+    simulate.add_argument("--seeds", type=whole_number(1), default=1, metavar="N", help=(
+        "run every policy on N seeds (--seed and the ones after it) and report means with 95 %% intervals, "
+        "and the first policy against each peer seed by seed (default 1)"))
     simulate.add_argument("--scrape-interval", type=positive_number, default=15.0, metavar="SECONDS",
                           help="Prometheus scrape interval (default 15)")
     simulate.add_argument("--miss-share", type=share_number, default=0.0, metavar="SHARE",

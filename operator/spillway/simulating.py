@@ -10,6 +10,7 @@ them (the sim extra); those imports sit inside the commands that use them."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import math
 import sys
@@ -256,12 +257,12 @@ def _progress(label: str, total: float, shown: bool) -> Iterator[Progress | None
 
 
 def simulate_command(args: argparse.Namespace) -> int:
-    from spillway.sim.report import ceiling_sentence, markdown, milliseconds, summary
+    from spillway.sim.report import ceiling_sentence, markdown, milliseconds, seeded_markdown, seeded_summary, summary
     from spillway.sim.run import run
 
     try:
         scenario, policies, quantile, notes = simulation_inputs(args)
-        for needed, wanted in (("matplotlib", args.out), ("tqdm", args.progress)):
+        for needed, wanted in (("matplotlib", args.out), ("tqdm", args.progress), ("scipy", args.seeds > 1)):
             if wanted and importlib.util.find_spec(needed) is None:
                 raise ValueError(f"{needed} is not installed: pip install 'spillway[sim]'")
         if args.out:
@@ -272,22 +273,27 @@ def simulate_command(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     bar = args.progress or (sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None)
-    results: list[Result] = []
-    for policy in policies:
-        with _progress(policy.name, math.ceil(scenario.trace.duration), bar) as progress:
-            results.append(run(scenario, policy, progress))
+    seeds = [dataclasses.replace(scenario, seed=scenario.seed + k) for k in range(args.seeds)]
+    runs: list[list[Result]] = [[] for _ in policies]
+    for seeded in seeds:
+        for runs_of, policy in zip(runs, policies, strict=True):
+            label = policy.name if len(seeds) == 1 else f"{policy.name}, seed {seeded.seed}"
+            with _progress(label, math.ceil(scenario.trace.duration), bar) as progress:
+                runs_of.append(run(seeded, policy, progress))
+    results = [runs_of[0] for runs_of in runs]  # the first seed's: its rows and its picture
     trace = scenario.trace
     print(f"{trace.name} trace, {trace.duration:g} s, peak {trace.peak:.4g} req/s; objective: "
           f"p{quantile * 100:g} within {milliseconds(scenario.objective_seconds)}")
     print(ceiling_sentence(scenario, quantile))
-    print("\n".join(summary(results, quantile, scenario)))
+    print("\n".join(summary(results, quantile, scenario) if len(seeds) == 1 else seeded_summary(runs, quantile)))
     if args.out:
         from spillway.plots import write_timeline
 
         report, picture = Path(args.out) / "report.md", Path(args.out) / "simulation.png"
-        report.write_text(markdown(scenario, results, quantile, notes))
+        report.write_text(markdown(scenario, results, quantile, notes) if len(seeds) == 1
+                          else seeded_markdown(scenario, runs, quantile, notes))
         write_timeline(results, scenario.objective_seconds, picture)
-        print(f"wrote {report} and {picture}")
+        print(f"wrote {report} and {picture}" + (f" (the picture: seed {scenario.seed})" if len(seeds) > 1 else ""))
     return 0
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from typing import Any
@@ -70,6 +71,20 @@ def test_simulate_compares_peers_row_by_row(tmp_path: Path, capsys: pytest.Captu
     assert all(f"| {name} |" in report for name in ("Spillway", "Oracle", "HPA"))
 
 
+def test_simulate_over_seeds_gives_intervals_and_paired_verdicts(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*TINY, "--compare", "hpa,keda", "--seeds", "4", "--seed", "10", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "4 seeds; each figure a mean, with its 95 % interval in parentheses" in printed
+    assert re.search(r"^Spillway +SLO \d+\.\d\d % \(\d+\.\d\d % to \d+\.\d\d %\)  met on \d of 4 seeds", printed, re.M)
+    verdicts = re.findall(r"^Spillway vs (HPA|KEDA): attainment [-+]\d+\.\d\d \(.+ to .+\) points, "
+                          r"cost \d\.\d{3}× \(.+ to .+\): (dominates|dominated|trades|no difference)$", printed, re.M)
+    assert [name for name, _ in verdicts] == ["HPA", "KEDA"], printed
+    report = (tmp_path / "report.md").read_text()
+    assert "4 seeds (10 to 13)" in report and "| HPA |" in report and "| KEDA |" in report
+    assert "(the picture: seed 10)" in printed
+
+
 def test_simulate_reads_a_scalable_service_and_a_csv_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     trace = tmp_path / "burst.csv"
     trace.write_text("t_seconds,rate_rps\n" + "".join(f"{t},{5 if t < 30 else 20}\n" for t in range(60)))
@@ -90,6 +105,7 @@ def test_simulate_reads_a_scalable_service_and_a_csv_trace(tmp_path: Path, capsy
     (["--service-time", "lognormal:0.1"], "lognormal takes 2 number(s), not 1"),
     (["--min", "20"], "spec.replicas: replicas.min must be less than or equal to replicas.max"),
     (["--compare", "vpa"], "unknown peer 'vpa'"),
+    (["--seeds", "0"], "argument --seeds: '0' must be at least 1"),
     (["--miss-share", "1.5"], "argument --miss-share"),
     (["--nodes", "4,2"], "argument --nodes: '4,2' is not PODS_PER_NODE,COUNT,PROVISION_SECONDS"),
     (["--nodes", "0,2,60"], "'0' must be at least 1"),

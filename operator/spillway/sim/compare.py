@@ -7,6 +7,8 @@ is never a strawman: it is what an operator with hindsight of that very trace wo
 
 Attainments are compared at a resolution of `ATTAINMENT_STEP` (0.01 percentage point) and
 costs at `COST_STEP` (0.5 %): differences smaller than that are noise of one seed, not a win.
+Over several seeds, `paired` compares seed by seed instead, and its verdict rests on the paired
+intervals (`spillway.sim.stats`), never on a step.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from spillway.sim import stats
 from spillway.sim.run import Result
 
 GOAL = 0.99  # the share of requests answered within the objective that counts as meeting it
@@ -86,3 +89,31 @@ def cheapest_reaching(results: Iterable[Result], attainment: float) -> Result | 
     attainment costs a peer with hindsight of its own grid; None when no configuration does."""
     reaching = [r for r in results if r.slo_attainment >= attainment - ATTAINMENT_STEP]
     return min(reaching, key=lambda r: r.replica_seconds) if reaching else None
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A subject against another over the same seeds: the mean attainment difference (shares,
+    subject minus other) and the mean cost ratio (replica-seconds, subject over other), each with
+    its paired interval."""
+
+    attainment: stats.Estimate
+    cost: stats.Estimate
+
+    @property
+    def verdict(self) -> stats.Verdict:
+        return stats.verdict(self.attainment, self.cost)
+
+
+def paired(subject: Sequence[Result], other: Sequence[Result]) -> Paired:
+    """`subject[i]` and `other[i]` must be runs of one trace under one seed: the same requests
+    arrived in both (common random numbers), which is checked."""
+    if len(subject) != len(other) or not subject:
+        raise ValueError(f"paired runs need one of each per seed: {len(subject)} and {len(other)}")
+    for a, b in zip(subject, other, strict=True):
+        if a.trace != b.trace or a.arrived != b.arrived:
+            raise ValueError(f"runs of different seeds or traces paired: {a.policy} on {a.trace} saw "
+                             f"{a.arrived} arrivals, {b.policy} on {b.trace} {b.arrived}")
+    return Paired(stats.paired_difference([r.slo_attainment for r in subject], [r.slo_attainment for r in other]),
+                  stats.paired_ratio([max(r.replica_seconds, 1e-9) for r in subject],
+                                     [max(r.replica_seconds, 1e-9) for r in other]))

@@ -1,15 +1,19 @@
 """The markdown report of simulated runs: the scenario in a few lines, then one row per policy
 with what its users got (SLO attainment, latency quantiles, timeouts, refusals, and sessions
 moved off their replica in a sticky run) and what it cost (replica-seconds, node-seconds when
-nodes are simulated, scale events). Pure: returns text; the caller writes it.
+nodes are simulated, scale events). Over several seeds, each figure is a mean with its 95 %
+interval and the first policy is set against each other one seed by seed (`seeded_markdown`,
+`seeded_summary`). Pure: returns text; the caller writes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from spillway.sim.compare import paired
 from spillway.sim.run import Result, Scenario
 from spillway.sim.scenarios import CEILING_DRAWS, mean_seconds, service_ceiling
+from spillway.sim.stats import CONFIDENCE, Estimate, estimate
 
 
 def milliseconds(seconds: float | None) -> str:
@@ -147,3 +151,91 @@ def summary(results: Sequence[Result], quantile: float, scenario: Scenario | Non
             + f"replica-seconds {r.replica_seconds:.0f}  "
             + (f"node-seconds {r.node_seconds:.0f}  " if nodes else "")
             + f"scale events {len(r.scale_events)}" for r in results]
+
+
+# --- over several seeds ------------------------------------------------------------------------
+
+
+def _interval(found: Estimate, text: Callable[[float], str]) -> str:
+    if found.n == 1:
+        return text(found.mean)
+    return f"{text(found.mean)} ({text(found.low)} to {text(found.high)})"
+
+
+def _points(share: float) -> str:
+    return f"{share * 100:+.2f}"
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.3f}×"
+
+
+def _mean_ms(values: Sequence[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return milliseconds(sum(known) / len(known)) if known else "—"
+
+
+def _seeded_figures(runs: Sequence[Result], quantile: float) -> tuple[str, str, str, str]:
+    attainment = estimate([r.slo_attainment for r in runs])
+    cost = estimate([r.replica_seconds for r in runs])
+    met = sum(1 for r in runs if r.slo_attainment >= quantile)
+    return (_interval(attainment, percent), f"{met} of {len(runs)}", _mean_ms([r.p95_seconds for r in runs]),
+            _interval(cost, lambda v: f"{v:,.0f}"))
+
+
+def _versus(subject: Sequence[Result], other: Sequence[Result]) -> tuple[str, str, str]:
+    found = paired(subject, other)
+    return (_interval(found.attainment, _points), _interval(found.cost, _times), found.verdict)
+
+
+def seeded_summary(runs: Sequence[Sequence[Result]], quantile: float) -> list[str]:
+    """`runs[k]` is one policy's runs, one per seed in the same seed order for every policy; the
+    first policy is the subject set against each other one. For a terminal."""
+    if not runs or not runs[0]:
+        raise ValueError("a summary over seeds needs at least one policy run on one seed")
+    width = max(len(r[0].policy) for r in runs)
+    level = f"{CONFIDENCE * 100:g} %"
+    lines = [f"{len(runs[0])} seeds; each figure a mean, with its {level} interval in parentheses"]
+    for policy_runs in runs:
+        attainment, met, p95, cost = _seeded_figures(policy_runs, quantile)
+        lines.append(f"{policy_runs[0].policy:<{width}}  SLO {attainment}  met on {met} seeds  "
+                     f"mean p95 {p95}  replica-seconds {cost}")
+    subject = runs[0][0].policy
+    for other in runs[1:]:
+        points, ratio, verdict = _versus(runs[0], other)
+        lines.append(f"{subject} vs {other[0].policy}: attainment {points} points, cost {ratio}: {verdict}")
+    return lines
+
+
+def seeded_markdown(scenario: Scenario, runs: Sequence[Sequence[Result]], quantile: float = 0.95,
+                    notes: Sequence[str] = (), title: str = "Simulation") -> str:
+    """The report of `runs` (as `seeded_summary` takes them) on `scenario` under its seed and the
+    ones after it."""
+    if not runs or not runs[0]:
+        raise ValueError("a report over seeds needs at least one policy run on one seed")
+    seeds = len(runs[0])
+    level = f"{CONFIDENCE * 100:g} %"
+    seeded = f"{seeds} seeds ({scenario.seed} to {scenario.seed + seeds - 1})."
+    lines = [f"# {title}", "",
+             *(line.replace(f"seed {scenario.seed}.", seeded) if line.startswith("- Replicas") else line
+               for line in _scenario_lines(scenario, quantile)), ""]
+    if notes:
+        lines += ["Notes:", "", *(f"- {note}" for note in notes), ""]
+    subject = runs[0][0].policy
+    lines += [f"| policy | SLO attainment | seeds meeting the objective | mean p95 | replica-seconds | "
+              f"{subject}: attainment difference | {subject}: cost ratio | {subject} vs it |",
+              "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for index, policy_runs in enumerate(runs):
+        attainment, met, p95, cost = _seeded_figures(policy_runs, quantile)
+        versus = ("", "", "") if index == 0 else _versus(runs[0], policy_runs)
+        points, ratio, verdict = versus
+        lines.append(f"| {policy_runs[0].policy} | {attainment} | {met} | {p95} | {cost} | "
+                     f"{points + ' points' if points else ''} | {ratio} | {verdict} |")
+    lines += ["", f"Each figure is a mean over the {seeds} seeds with its {level} interval (Student's t) in "
+              "parentheses. Every seed draws its own arrivals, each request's work and where the scrapes and "
+              "decisions fall, the same for every policy, so each policy is set against the first seed by seed: "
+              f"a verdict says {subject} dominates (or is dominated) only where a paired interval excludes no "
+              "change and the other does not go the other way; 'no difference' where both hold it. SLO "
+              "attainment is the share of arrived requests answered within the objective; replica-seconds "
+              "integrate every pod placed on a node over the trace and the drain after it.", ""]
+    return "\n".join(lines)

@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy.stats import t as student_t
-
 CONFIDENCE = 0.95
 
 
@@ -52,6 +50,8 @@ def estimate(values: Sequence[float], confidence: float = CONFIDENCE) -> Estimat
     mean = math.fsum(values) / n
     if n == 1:
         return Estimate(mean, -math.inf, math.inf, 1)
+    from scipy.stats import t as student_t  # the sim extra's; needed only over several seeds
+
     variance = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
     half = float(student_t.ppf(0.5 + confidence / 2, n - 1)) * math.sqrt(variance / n)
     # A spread of rounding size around identical values is no spread.

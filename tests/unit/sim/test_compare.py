@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spillway.sim.compare import Versus, cheapest_reaching, cost_ratio, tuned
+from spillway.sim.compare import Versus, cheapest_reaching, cost_ratio, paired, tuned
 from spillway.sim.run import Result
 
 
@@ -51,3 +51,22 @@ def test_cheapest_reaching_an_attainment() -> None:
     found = cheapest_reaching(runs, 0.995)
     assert found is not None and found.policy == "b"
     assert cheapest_reaching(runs, 0.9995) is None
+
+
+def test_paired_runs_judge_seed_by_seed() -> None:
+    """Seeds move both a lot, the subject is cheaper on each by 2-4 % at the same attainment."""
+    others = [_result("o", 0.99, cost) for cost in (800, 1000, 1200, 900, 1100)]
+    subjects = [_result("s", 0.99, cost * (0.96 + 0.005 * k)) for k, cost in enumerate((800, 1000, 1200, 900, 1100))]
+    found = paired(subjects, others)
+    assert found.verdict == "dominates" and found.cost.high < 1 and found.attainment.sign == 0
+    assert paired(others, subjects).verdict == "dominated"
+    assert paired(others, others).verdict == "no difference"
+
+
+def test_runs_of_different_seeds_are_not_paired() -> None:
+    with pytest.raises(ValueError, match="one of each per seed"):
+        paired([_result("s", 0.99, 900)], [])
+    other_seed = _result("o", 0.99, 900)
+    other_seed = Result(**{**other_seed.__dict__, "arrived": 99_999})
+    with pytest.raises(ValueError, match="different seeds or traces"):
+        paired([_result("s", 0.99, 900)], [other_seed])
