@@ -26,7 +26,11 @@ Sources, kubernetes/kubernetes pkg/controller/podautoscaler:
   metric's proposal before min, max and the limits.
 
 Departures: utilization is busy workers over the replica's worker count, as the pipeline
-reports it, with a 1000 m request per pod; the pipeline decides which pods are ready, unready or
+reports it, divided by `request_share`: each pod's CPU request as a share of what it uses with
+every worker busy. At 1 (a 1000 m request for a pod that uses 1000 m at full load) utilization
+tops out at 100 %, so each sync grows the count by at most 1 / target; a request below peak
+usage, as most deployments set it, lets utilization pass 100 %, which is how an HPA on CPU sees
+a surge in full; the pipeline decides which pods are ready, unready or
 without a value (groupPods, with its CPU initialization period, is not re-run here). A current
 count of 0, which the HPA leaves alone ("scaling disabled"), is read as below min: the simulator
 never sets it. An observatory time that no calendar can hold leaves the count alone. The clock
@@ -46,7 +50,7 @@ from typing import Any
 
 from spillway.api.spec import Behavior, ScalingRules
 from spillway.scaling.behavior import EngineState, Tolerances, limit_steps, stabilize, tolerances
-from spillway.sim.policy import Observatory, ResourceMetrics
+from spillway.sim.policy import Observatory, PodUsage, ResourceMetrics
 
 __all__ = ["HPA", "HorizontalController", "default_behavior", "external_per_pod_replicas",
            "resource_replicas", "tuned_grid"]
@@ -224,10 +228,13 @@ class HPA:
     def __init__(self, min_replicas: int, max_replicas: int, *, target: float = TARGET,
                  sync_seconds: float = SYNC_SECONDS, tolerance: float = TOLERANCE,
                  downscale_stabilization_seconds: float = DOWNSCALE_STABILIZATION_SECONDS,
-                 with_behavior: bool = False) -> None:
+                 with_behavior: bool = False, request_share: float = 1.0) -> None:
         self.target_percent = round(target * 100)  # averageUtilization is a whole percent
         if self.target_percent < 1 or not sync_seconds > 0:
             raise ValueError("HPA needs a target of at least 1 % and a positive sync period")
+        if not 0 < request_share <= 1:
+            raise ValueError(f"request_share is the request's share of peak usage, in (0, 1], not {request_share!r}")
+        self.request_share = request_share
         self.tick_seconds = sync_seconds
         behavior = default_behavior(downscale_stabilization_seconds, tolerance) if with_behavior else None
         self.controller = HorizontalController(
@@ -237,7 +244,7 @@ class HPA:
             "target": (target, TARGET), "sync": (sync_seconds, SYNC_SECONDS),
             "tolerance": (tolerance, TOLERANCE),
             "downscale": (downscale_stabilization_seconds, DOWNSCALE_STABILIZATION_SECONDS),
-            "behavior": (with_behavior, False),
+            "behavior": (with_behavior, False), "request": (request_share, 1.0),
         })
 
     def decide(self, observatory: Observatory, current: int) -> int:
@@ -246,9 +253,15 @@ class HPA:
             return max(self.controller.min_replicas, min(self.controller.max_replicas, current))
         if current < 1:
             return self.controller.min_replicas  # below min, never "scaling disabled": see the departures
-        target, within = self.target_percent, self.controller.tolerances
-        return self.controller.reconcile(
-            current, now, lambda: resource_replicas(current, observatory.resource_metrics(), target, within))
+        target, within, share = self.target_percent, self.controller.tolerances, self.request_share
+
+        def propose() -> int | None:
+            metrics = observatory.resource_metrics()
+            if share != 1.0:  # usage over the request: a busy share of 1 is 1 / share of it
+                metrics = replace(metrics, usage=tuple(PodUsage(p.utilization / share) for p in metrics.usage))
+            return resource_replicas(current, metrics, target, within)
+
+        return self.controller.reconcile(current, now, propose)
 
 
 def variant_name(base: str, knobs: dict[str, tuple[object, object]]) -> str:

@@ -27,6 +27,20 @@ def test_scale_up_follows_the_utilization_ratio() -> None:
     assert HPA(1, 20).decide(FakeObservatory(resources=pods(1.0, 1.0, 1.0, 1.0)), 4) == 5
 
 
+def test_a_request_below_peak_usage_lets_utilization_pass_100_percent() -> None:
+    """Every worker busy: against a request of the whole peak usage that is 100 %, a ratio of 1.25
+    at an 80 % target; against a request of half of it, 200 %, a ratio of 2.5."""
+    saturated = pods(1.0, 1.0, 1.0, 1.0)
+    assert HPA(1, 40).decide(FakeObservatory(resources=saturated), 4) == 5
+    half = HPA(1, 40, request_share=0.5)
+    assert half.decide(FakeObservatory(resources=saturated), 4) == 8  # ceil(2.5 × 4) = 10, at most 2 × 4
+    assert half.name == "HPA(request=0.5)"
+    assert HPA(1, 40, request_share=0.5).decide(FakeObservatory(resources=pods(0.45, 0.45)), 2) == 3  # 90 %: ceil(2.25)
+    for bad in (0.0, -0.5, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="request_share"):
+            HPA(1, 40, request_share=bad)
+
+
 def test_a_ratio_within_tolerance_holds_the_count() -> None:
     hpa = HPA(1, 20)
     assert hpa.decide(FakeObservatory(resources=pods(*[0.88] * 10)), 10) == 10  # 88/80 = 1.1: within
