@@ -9,7 +9,8 @@ import pytest
 
 from spillway.scaling.behavior import Tolerances
 from spillway.sim.peers.hpa import external_per_pod_replicas
-from spillway.sim.peers.keda import KEDA, milli, tuned_grid
+from spillway.scaling.proposals import Signals
+from spillway.sim.peers.keda import KEDA, Trigger, milli, tuned_grid
 from tests.unit.sim.peers.fakes import FakeObservatory
 
 
@@ -86,3 +87,47 @@ def test_names_and_grid() -> None:
 def test_a_negative_value_reads_as_an_overflow_and_asks_for_max() -> None:
     # kubernetes' GetExternalPerPodMetricReplicas takes a negative sum for an int64 overflow.
     assert KEDA(1, 20).decide(FakeObservatory(queue=-1.0), 4) == 8  # max(2 × 4, 4) on the way to 20
+
+
+def _signals(rate: float | None, inflight: float | None) -> Signals:
+    return Signals(arrival_rate=rate, in_flight=inflight)
+
+
+def test_several_triggers_take_the_largest_proposal() -> None:
+    """Rate 300 at 30 a replica asks 10, in flight 24 at 6 asks 4, the queue 0 asks 0: 10 wins."""
+    keda = KEDA(1, 40, triggers=(Trigger("rate", 30.0), Trigger("inflight", 6.0), Trigger("queue", 10.0)))
+    assert keda.name == "KEDA(triggers=rate:30+inflight:6+queue:10)"
+    observatory = FakeObservatory(queue=0.0, signals=_signals(300.0, 24.0))
+    assert keda.decide(observatory, 8) == 10
+    calm = FakeObservatory(now=300.0, queue=0.0, signals=_signals(30.0, 60.0))  # in flight now leads: 10
+    assert KEDA(1, 40, triggers=keda.triggers).decide(calm, 8) == 10
+
+
+def test_a_failing_trigger_blocks_a_scale_down_but_not_a_scale_up() -> None:
+    """Without ignoreNullValues an empty rate is an error: the HPA still scales up on the others,
+    never down."""
+    triggers = (Trigger("rate", 30.0), Trigger("inflight", 6.0))
+    up = FakeObservatory(signals=_signals(None, 120.0))  # in flight asks 20
+    assert KEDA(1, 40, triggers=triggers, ignore_null_values=False).decide(up, 8) == 16  # at most twice
+    down = FakeObservatory(signals=_signals(None, 6.0))  # in flight asks 1
+    assert KEDA(1, 40, triggers=triggers, ignore_null_values=False).decide(down, 8) == 8
+    both = FakeObservatory(signals=_signals(None, None))
+    assert KEDA(1, 40, triggers=triggers, ignore_null_values=False).decide(both, 8) == 8
+    # Past the 5 min stabilization window: with the error the count still holds; with
+    # ignoreNullValues (the default) the empty rate reads 0 and the count comes down to 1.
+    for keda, settled in ((KEDA(1, 40, triggers=triggers, ignore_null_values=False), 8),
+                          (KEDA(1, 40, triggers=triggers), 1)):
+        current, down.now = 8, 0.0
+        while down.now <= 330.0:
+            current = keda.decide(down, current)
+            down.now += keda.tick_seconds
+        assert current == settled, keda.name
+
+
+def test_a_trigger_reads_only_what_it_names() -> None:
+    with pytest.raises(ValueError, match="queue, rate or inflight"):
+        Trigger("cpu", 1.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at least one trigger"):
+        KEDA(1, 10, triggers=())
+    with pytest.raises(ValueError, match="thresholds of at least 0.001"):
+        KEDA(1, 10, triggers=(Trigger("rate", 0.0),))
