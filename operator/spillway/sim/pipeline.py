@@ -12,6 +12,9 @@ simulated second, no I/O.
   which freezes when idle) read only once 1024 requests were served and only while the request
   counter moved within the window. An empty answer is a missing signal, as the operator's
   reader makes it (metrics/prometheus.py).
+- **Prometheus** also scrapes each ready pod's own in-flight gauge in the same scrape: the Pods
+  metric an HPA reads through a Prometheus adapter (the latest sample of each pod; a pod ready
+  since the last scrape has none yet, and a failed scrape leaves every pod without one).
 - **metrics-server** samples each pod's busy workers every `resolution` seconds (its default
   metric-resolution, 15 s) and reports the mean over the last one: the CPU usage the HPA reads,
   with busy workers / concurrency standing for usage / request. A pod ready for less than one
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 
 from spillway.scaling.proposals import SIGNAL_NAMES, Signals
 from spillway.sim.model import RECENT_SAMPLES, Pod, Simulation
-from spillway.sim.policy import PodUsage, ResourceMetrics
+from spillway.sim.policy import PodsMetric, PodUsage, ResourceMetrics
 
 LOOKBACK_SECONDS = 300.0  # Prometheus' default query.lookback-delta
 RATE_WINDOW_SECONDS = 60.0  # the HAProxy preset's `[1m]`
@@ -112,6 +115,8 @@ class Pipelines:
         self._ready = 0
         self._unschedulable = 0
         self._series = {name: _Series() for name in ("requests", "queue", "sessions", "total_time")}
+        self._pods: tuple[Pod, ...] = ()  # as of the last collect
+        self._pod_in_flight: dict[int, float] = {}  # per pod, its in-flight gauge at the last scrape
         # metrics-server: per pod, (time, busy area) of its last two samples
         self._cpu: dict[int, tuple[tuple[float, float], ...]] = {}
         self._unready = 0
@@ -130,6 +135,7 @@ class Pipelines:
         now = simulation.now
         self._now = now
         pods = simulation.pods()
+        self._pods = pods
         self._ready = sum(1 for p in pods if p.ready)
         self._unschedulable = simulation.pending_pods()
         live = {p.index for p in pods if p.ready}
@@ -145,7 +151,9 @@ class Pipelines:
         if self._rng.random() < self.miss_share:
             for series in self._series.values():
                 series.stale_since = now
+            self._pod_in_flight = {}
             return
+        self._pod_in_flight = {p.index: float(p.busy + p.waiting) for p in self._pods if p.ready}
         self._series["requests"].add(now, float(simulation.outcome.arrived))
         self._series["queue"].add(now, float(simulation.queued()))
         self._series["sessions"].add(now, float(simulation.busy_workers()))
@@ -220,6 +228,22 @@ class Pipelines:
             (t0, a0), (t1, a1) = samples
             usage.append(PodUsage(max(0.0, (a1 - a0) / ((t1 - t0) * self.concurrency))))
         return ResourceMetrics(tuple(usage), self._unready, missing)
+
+    def pods_metric(self) -> PodsMetric:
+        values: list[float] = []
+        unready = missing = 0
+        for pod in self._pods:
+            if pod.draining:
+                continue  # a pod being deleted is left out altogether
+            if pod.pending:
+                unready += 1
+                continue
+            value = self._pod_in_flight.get(pod.index)
+            if value is None:
+                missing += 1
+            else:
+                values.append(value)
+        return PodsMetric(tuple(values), unready, missing)
 
     def concurrency_average(self, window_seconds: float) -> float | None:
         if not window_seconds > 0 or math.isinf(window_seconds):

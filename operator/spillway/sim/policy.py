@@ -40,6 +40,20 @@ class ResourceMetrics:
     missing: int
 
 
+@dataclass(frozen=True)
+class PodsMetric:
+    """A Pods metric as the HPA's custom metrics client returns it through a Prometheus adapter:
+    each pod's requests in flight (in service or queued in it) at Prometheus's last scrape of it.
+
+    `values` holds the pods with a sample; `unready` counts Pending pods (the replica calculator
+    sets them apart), `missing` the running ones without a sample (not ready at the last scrape,
+    or the scrape failed)."""
+
+    values: tuple[float, ...]
+    unready: int
+    missing: int
+
+
 class Observatory(Protocol):
     """The metrics pipelines, as of `now` (the runner advances it)."""
 
@@ -67,6 +81,10 @@ class Observatory(Protocol):
 
     def resource_metrics(self) -> ResourceMetrics:
         """metrics-server: per pod, busy workers / concurrency averaged over its resolution."""
+        ...
+
+    def pods_metric(self) -> PodsMetric:
+        """Prometheus, through an adapter: per pod, its requests in flight at the last scrape."""
         ...
 
     def concurrency_average(self, window_seconds: float) -> float | None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from spillway.sim.model import RECENT_SAMPLES, Nodes, Service, Simulation
 from spillway.sim.pipeline import Pipelines, Sample, extrapolated_rate
+from spillway.sim.policy import PodsMetric
 
 
 def test_rate_of_a_steady_counter_is_its_slope_extrapolated_to_the_window() -> None:
@@ -104,6 +105,26 @@ def test_the_first_scrape_falls_where_the_run_put_it_and_nowhere_outside_the_int
     for bad in ({"first_scrape": -1.0}, {"first_scrape": 16.0}, {"first_resolution": 15.5}):
         with pytest.raises(ValueError, match="first interval"):
             Pipelines(concurrency=4, scrape_interval=15.0, **bad)  # type: ignore[arg-type]
+
+
+def test_the_pods_metric_is_each_ready_pods_in_flight_at_the_last_scrape() -> None:
+    """Two replicas each hold one long request; a third added after the scrape has no sample
+    yet; a failed scrape leaves every pod without one."""
+    service = Service(concurrency=4, queue_limit=10, timeout=100.0, service_time=lambda _: 50.0, startup=0.0)
+    simulation = Simulation(service, 2, "RoundRobin")
+    simulation.arrive_at([0.1, 0.2])
+    pipelines = Pipelines(concurrency=4, scrape_interval=15.0, first_scrape=1.0)
+    simulation.run_until(1.0)
+    pipelines.collect(simulation)
+    assert pipelines.pods_metric() == PodsMetric((1.0, 1.0), 0, 0)
+    simulation.scale_to(3)
+    simulation.run_until(2.0)
+    pipelines.collect(simulation)
+    assert pipelines.pods_metric() == PodsMetric((1.0, 1.0), 0, 1)
+    pipelines.miss_share = 0.999999
+    simulation.run_until(16.0)
+    pipelines.collect(simulation)  # the scrape at 16 s fails
+    assert pipelines.pods_metric() == PodsMetric((), 0, 3)
 
 
 def test_metrics_server_reports_busy_share_over_its_resolution_and_nothing_for_a_new_pod() -> None:

@@ -1,5 +1,6 @@
-"""The Kubernetes HorizontalPodAutoscaler (1.37) on CPU utilization, as a baseline, and the HPA
-core the KEDA baseline reuses. Pure: no I/O, the clock is the observatory's.
+"""The Kubernetes HorizontalPodAutoscaler (1.37) as a baseline, on CPU utilization or on a Pods
+metric (each pod's requests in flight, through a Prometheus adapter), and the HPA core the KEDA
+baseline reuses. Pure: no I/O, the clock is the observatory's.
 
 Sources, kubernetes/kubernetes pkg/controller/podautoscaler:
 - replica_calculator.go, `GetResourceReplicas` (`resource_replicas`): the ratio of the ready
@@ -9,7 +10,11 @@ Sources, kubernetes/kubernetes pkg/controller/podautoscaler:
   down and at 0 when it says up; unready pods count at 0, only when the ratio says up; the
   tolerance is checked again on the rebalanced ratio, and the current count stays when the
   rebalance flips the direction or the new count moves against it. No ready pod with a value
-  is an error: no scaling. `GetExternalPerPodMetricReplicas` (`external_per_pod_replicas`) is
+  is an error: no scaling. `GetMetricReplicas` and `calcPlainMetricReplicas`
+  (`pods_metric_replicas`), for a Pods metric with an AverageValue target: the same, on the mean
+  of the pods' values in milli-units (metrics/utilization.go `GetMetricUsageRatio`, an integer
+  mean) over the target, where only Pending pods count as unready (readiness is a CPU matter in
+  `groupPods`) and a missing pod counts at the target on a scale-down. `GetExternalPerPodMetricReplicas` (`external_per_pod_replicas`) is
   what KEDA's AverageValue metric goes through.
 - horizontal.go, `reconcileAutoscaler` (`HorizontalController`): the initial recommendation (the
   current count, recorded at first sight); a count above max or below min is brought back
@@ -50,10 +55,10 @@ from typing import Any
 
 from spillway.api.spec import Behavior, ScalingRules
 from spillway.scaling.behavior import EngineState, Tolerances, limit_steps, stabilize, tolerances
-from spillway.sim.policy import Observatory, PodUsage, ResourceMetrics
+from spillway.sim.policy import Observatory, PodsMetric, PodUsage, ResourceMetrics
 
 __all__ = ["HPA", "HorizontalController", "default_behavior", "external_per_pod_replicas",
-           "resource_replicas", "tuned_grid"]
+           "pods_metric_replicas", "resource_replicas", "tuned_grid"]
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # simulated second 0 as the controller's clock
 SYNC_SECONDS = 15.0  # kube-controller-manager --horizontal-pod-autoscaler-sync-period default
@@ -135,6 +140,37 @@ def resource_replicas(current: int, metrics: ResourceMetrics, target_percent: in
     proposed = math.ceil(new_ratio * len(values))
     if (new_ratio < 1.0 and proposed > current) or (new_ratio > 1.0 and proposed < current):
         return current  # counting more pods than `current` moved the count against the ratio
+    return proposed
+
+
+def pods_metric_replicas(current: int, metric: PodsMetric, target_milli: int, within: Tolerances) -> int | None:
+    """calcPlainMetricReplicas for a Pods metric; None where it returns an error (no pod with a
+    value)."""
+    values = [math.ceil(v * 1000) if math.isfinite(v) and v >= 0 else None for v in metric.values]
+    ready = [v for v in values if v is not None]
+    missing = max(0, metric.missing) + sum(1 for v in values if v is None)
+    unready = max(0, metric.unready)
+    if not ready:
+        return None
+    usage_ratio = (sum(ready) // len(ready)) / target_milli
+    scale_up_with_unready = unready > 0 and usage_ratio > 1.0
+    if not scale_up_with_unready and missing == 0:
+        if within.is_within(usage_ratio):
+            return current
+        return math.ceil(usage_ratio * len(ready))
+    counted = list(ready)
+    if missing and usage_ratio < 1.0:
+        counted += [target_milli] * missing
+    elif missing and usage_ratio > 1.0:
+        counted += [0] * missing
+    if scale_up_with_unready:
+        counted += [0] * unready
+    new_ratio = (sum(counted) // len(counted)) / target_milli
+    if within.is_within(new_ratio) or (usage_ratio < 1.0 < new_ratio) or (usage_ratio > 1.0 > new_ratio):
+        return current
+    proposed = math.ceil(new_ratio * len(counted))
+    if (new_ratio < 1.0 and proposed > current) or (new_ratio > 1.0 and proposed < current):
+        return current
     return proposed
 
 
@@ -222,19 +258,25 @@ class HorizontalController:
 
 
 class HPA:
-    """An HPA on CPU utilization: `target` is averageUtilization as a share (0.8 = 80 %);
-    `with_behavior` gives it a `spec.behavior` with every rule at its default."""
+    """An HPA on CPU utilization: `target` is averageUtilization as a share (0.8 = 80 %); or, with
+    `in_flight_per_pod`, on the Pods metric of each pod's requests in flight with that
+    AverageValue target (`target` then unused). `with_behavior` gives it a `spec.behavior` with
+    every rule at its default."""
 
     def __init__(self, min_replicas: int, max_replicas: int, *, target: float = TARGET,
                  sync_seconds: float = SYNC_SECONDS, tolerance: float = TOLERANCE,
                  downscale_stabilization_seconds: float = DOWNSCALE_STABILIZATION_SECONDS,
-                 with_behavior: bool = False, request_share: float = 1.0) -> None:
+                 with_behavior: bool = False, request_share: float = 1.0,
+                 in_flight_per_pod: float | None = None) -> None:
         self.target_percent = round(target * 100)  # averageUtilization is a whole percent
         if self.target_percent < 1 or not sync_seconds > 0:
             raise ValueError("HPA needs a target of at least 1 % and a positive sync period")
         if not 0 < request_share <= 1:
             raise ValueError(f"request_share is the request's share of peak usage, in (0, 1], not {request_share!r}")
         self.request_share = request_share
+        self.in_flight_milli = None if in_flight_per_pod is None else math.ceil(in_flight_per_pod * 1000)
+        if self.in_flight_milli is not None and self.in_flight_milli < 1:
+            raise ValueError(f"in_flight_per_pod must be at least 0.001, not {in_flight_per_pod!r}")
         self.tick_seconds = sync_seconds
         behavior = default_behavior(downscale_stabilization_seconds, tolerance) if with_behavior else None
         self.controller = HorizontalController(
@@ -245,6 +287,7 @@ class HPA:
             "tolerance": (tolerance, TOLERANCE),
             "downscale": (downscale_stabilization_seconds, DOWNSCALE_STABILIZATION_SECONDS),
             "behavior": (with_behavior, False), "request": (request_share, 1.0),
+            "inflight": (in_flight_per_pod, None),
         })
 
     def decide(self, observatory: Observatory, current: int) -> int:
@@ -256,6 +299,8 @@ class HPA:
         target, within, share = self.target_percent, self.controller.tolerances, self.request_share
 
         def propose() -> int | None:
+            if self.in_flight_milli is not None:
+                return pods_metric_replicas(current, observatory.pods_metric(), self.in_flight_milli, within)
             metrics = observatory.resource_metrics()
             if share != 1.0:  # usage over the request: a busy share of 1 is 1 / share of it
                 metrics = replace(metrics, usage=tuple(PodUsage(p.utilization / share) for p in metrics.usage))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from spillway.scaling.proposals import Signals
-from spillway.sim.policy import PodUsage, ResourceMetrics
+from spillway.sim.policy import PodsMetric, PodUsage, ResourceMetrics
 
 
 def pods(*utilizations: float, unready: int = 0, missing: int = 0) -> ResourceMetrics:
@@ -23,6 +23,7 @@ class FakeObservatory:
     concurrency: float | None = 0.0
     unschedulable: int = 0
     signals: Signals = field(default_factory=Signals)
+    in_flight: PodsMetric = field(default_factory=lambda: PodsMetric((), 0, 0))
 
     def ready_pods(self) -> int:
         return self.ready
@@ -38,6 +39,9 @@ class FakeObservatory:
 
     def resource_metrics(self) -> ResourceMetrics:
         return self.resources
+
+    def pods_metric(self) -> PodsMetric:
+        return self.in_flight
 
     def concurrency_average(self, window_seconds: float) -> float | None:
         return self.averages.get(window_seconds, self.concurrency)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from spillway.scaling.behavior import Tolerances
-from spillway.sim.peers.hpa import HPA, resource_replicas, tuned_grid
+from spillway.sim.peers.hpa import HPA, pods_metric_replicas, resource_replicas, tuned_grid
+from spillway.sim.policy import PodsMetric
 from tests.unit.sim.peers.fakes import FakeObservatory, pods
 
 WITHIN = Tolerances(0.1, 0.1)
@@ -117,3 +118,27 @@ def test_names_and_grid() -> None:
     grid = tuned_grid()
     assert grid[0] == {} and 4 <= len(grid) <= 9
     assert len({HPA(1, 10, **knobs).name for knobs in grid}) == len(grid)
+
+
+def test_a_pods_metric_scales_by_the_mean_per_pod_over_its_target() -> None:
+    """calcPlainMetricReplicas: 6 in flight per pod against 3 is a ratio of 2."""
+    assert pods_metric_replicas(4, PodsMetric((6.0, 6.0, 6.0, 6.0), 0, 0), 3000, WITHIN) == 8
+    assert pods_metric_replicas(4, PodsMetric((3.2, 3.2, 3.2, 3.2), 0, 0), 3000, WITHIN) == 4  # 1.067: within
+    assert pods_metric_replicas(4, PodsMetric((), 1, 2), 3000, WITHIN) is None  # no pod with a value
+
+
+def test_a_pods_metric_counts_missing_pods_at_the_target_down_and_pending_ones_at_zero_up() -> None:
+    # Down: [1, 1] and two missing at 3 each: mean 2 of 3, ceil(0.667 × 4) = 3.
+    assert pods_metric_replicas(4, PodsMetric((1.0, 1.0), 0, 2), 3000, WITHIN) == 3
+    # Up with two Pending pods at 0: [6, 6, 0, 0] has a mean of 3, on target: hold.
+    assert pods_metric_replicas(4, PodsMetric((6.0, 6.0), 2, 0), 3000, WITHIN) == 4
+    # Up with one Pending: [6, 6, 0] has a mean of 4, 1.333: ceil(4) = 4 pods, not fewer than now.
+    assert pods_metric_replicas(3, PodsMetric((6.0, 6.0), 1, 0), 3000, WITHIN) == 4
+
+
+def test_the_hpa_on_in_flight_per_pod() -> None:
+    hpa = HPA(1, 40, in_flight_per_pod=3.0)
+    assert hpa.name == "HPA(inflight=3)"
+    assert hpa.decide(FakeObservatory(in_flight=PodsMetric((6.0, 6.0, 6.0, 6.0), 0, 0)), 4) == 8
+    with pytest.raises(ValueError, match="in_flight_per_pod"):
+        HPA(1, 40, in_flight_per_pod=0.0)
