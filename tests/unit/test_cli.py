@@ -66,9 +66,9 @@ def test_simulate_shows_progress_on_stderr_when_asked(capsys: pytest.CaptureFixt
 
 
 def test_simulate_compares_peers_row_by_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*TINY, "--compare", "oracle,hpa", "--out", str(tmp_path)]) == 0
+    assert main([*TINY, "--compare", "oracle,hpa,reactive", "--out", str(tmp_path)]) == 0
     report = (tmp_path / "report.md").read_text()
-    assert all(f"| {name} |" in report for name in ("Spillway", "Oracle", "HPA"))
+    assert all(f"| {name} |" in report for name in ("Spillway", "Oracle", "HPA", "Reactive reference"))
 
 
 def test_simulate_over_seeds_gives_intervals_and_paired_verdicts(tmp_path: Path,

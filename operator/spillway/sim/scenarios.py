@@ -265,12 +265,13 @@ def stated_spec(document: Mapping[str, Any] | None, overrides: Mapping[tuple[str
     return parse_spec(spec)
 
 
-PEERS = ("hpa", "keda", "knative", "oracle")
+PEERS = ("hpa", "keda", "knative", "oracle", "reactive")
 
 
 def peer(name: str, scenario: Scenario, quantile: float) -> Policy:
     """A baseline autoscaler of sim/peers at its defaults, bounded by the same replicas as
-    Spillway; Knative told the replica's worker count, the oracle the truth of the scenario."""
+    Spillway; Knative told the replica's worker count, the oracle the truth of the scenario (the
+    reactive reference only its present)."""
     least, most, service = scenario.min_replicas, scenario.max_replicas, scenario.service
     if name == "hpa":
         return HPA(least, most)
@@ -278,10 +279,10 @@ def peer(name: str, scenario: Scenario, quantile: float) -> Policy:
         return KEDA(least, most)
     if name == "knative":
         return Knative(least, most, container_concurrency=service.concurrency)
-    if name == "oracle":
+    if name in ("oracle", "reactive"):
         foresight = Foresight(rate=scenario.trace.rate, mean_service_seconds=mean_seconds(service.service_time),
                               concurrency=service.concurrency, startup_seconds=service.startup)
-        return Oracle(foresight, scenario.objective_seconds, quantile, least, most)
+        return Oracle(foresight, scenario.objective_seconds, quantile, least, most, ahead=name == "oracle")
     raise ValueError(f"unknown peer {name!r}; choose among {', '.join(PEERS)}")
 
 

@@ -22,6 +22,16 @@ def test_the_oracle_is_ahead_of_a_step_by_the_startup_delay() -> None:
     assert oracle.decide(FakeObservatory(now=150.0), high) == high
 
 
+def test_the_reactive_reference_knows_only_the_present_rate() -> None:
+    reactive = Oracle(STEP, objective_seconds=0.5, quantile=0.95, min_replicas=1, max_replicas=50, ahead=False)
+    low = replicas_for_latency(10.0, 0.1, 1, 0.5, 0.95, 50)
+    high = replicas_for_latency(100.0, 0.1, 1, 0.5, 0.95, 50)
+    assert reactive.name == "Reactive reference"
+    assert reactive.decide(FakeObservatory(now=69.0), 1) == low  # where the oracle already asks for more
+    assert reactive.decide(FakeObservatory(now=99.0), low) == low
+    assert reactive.decide(FakeObservatory(now=100.0), low) == high  # the second the rate rises
+
+
 def test_the_oracle_is_capped_at_max_when_even_max_cannot_meet_the_objective() -> None:
     oracle = Oracle(STEP, objective_seconds=0.5, quantile=0.95, min_replicas=1, max_replicas=5)
     assert oracle.decide(FakeObservatory(now=100.0), 5) == 5
