@@ -1,6 +1,7 @@
 """Load traces: request rate as a function of time. The synthetic shapes (step, spike, diurnal,
 ramp, on/off) and the replay of a `t_seconds,rate_rps` CSV (one row per second, as in
-`shared/traces/`), scaled to a stated peak. Pure: a CSV is read from text the caller passes in.
+`shared/traces/`), scaled to a stated peak; a trace's moving average, its peak over a window,
+and the dispersion of its per-second counts. Pure: a CSV is read from text the caller passes in.
 """
 
 from __future__ import annotations
@@ -60,6 +61,60 @@ class Trace:
         if not peak > 0 or math.isinf(peak) or self.peak == 0:
             raise ValueError(f"trace {self.name}: cannot scale a trace with peak {self.peak} to {peak}")
         return Trace(self.name, self.times, tuple(r / self.peak * peak for r in self.rates), self.duration)
+
+
+def per_second(trace: Trace) -> list[float]:
+    """The trace's rate in each whole second of its duration."""
+    return [trace.rate(float(t)) for t in range(math.ceil(trace.duration))]
+
+
+def smoothed(trace: Trace, window_seconds: int) -> Trace:
+    """The per-second rate replaced by its centred moving average over `window_seconds` (fewer at
+    the ends, where the window is cut): a source's per-second counts hold the noise of its own
+    arrivals, which replaying them as a Poisson rate would add a second time."""
+    if window_seconds < 1:
+        raise ValueError(f"trace {trace.name}: a smoothing window is at least 1 s, not {window_seconds!r}")
+    rates = per_second(trace)
+    sums = [0.0]
+    for rate in rates:
+        sums.append(sums[-1] + rate)
+    before, after = (window_seconds - 1) // 2, window_seconds // 2
+    averaged = []
+    for i in range(len(rates)):
+        low, high = max(0, i - before), min(len(rates), i + after + 1)
+        averaged.append((sums[high] - sums[low]) / (high - low))
+    return Trace(trace.name, tuple(float(t) for t in range(len(rates))), tuple(averaged), float(len(rates)))
+
+
+def window_peak(trace: Trace, window_seconds: int) -> float:
+    """The highest mean rate over any `window_seconds` whole seconds in a row (the whole trace
+    when it is shorter): the 1-minute peak with 60."""
+    rates = per_second(trace)
+    if window_seconds < 1:
+        raise ValueError(f"trace {trace.name}: a window is at least 1 s, not {window_seconds!r}")
+    width = min(window_seconds, len(rates))
+    total = sum(rates[:width])
+    best = total
+    for i in range(width, len(rates)):
+        total += rates[i] - rates[i - width]
+        best = max(best, total)
+    return best / width
+
+
+def dispersion(trace: Trace, window_seconds: int = 60) -> float | None:
+    """The index of dispersion of the per-second counts within each window (variance over mean;
+    a Poisson process gives 1), averaged over the windows with any traffic; None when none has.
+    Meaningful on a source's own counts, before any scaling (scaling by k multiplies it by k)."""
+    rates = per_second(trace)
+    if window_seconds < 2:
+        raise ValueError(f"trace {trace.name}: a dispersion window is at least 2 s, not {window_seconds!r}")
+    found = []
+    for start in range(0, len(rates) - window_seconds + 1, window_seconds):
+        chunk = rates[start:start + window_seconds]
+        mean = sum(chunk) / len(chunk)
+        if mean > 0:
+            found.append(sum((r - mean) ** 2 for r in chunk) / (len(chunk) - 1) / mean)
+    return sum(found) / len(found) if found else None
 
 
 def from_csv(name: str, text: str) -> Trace:

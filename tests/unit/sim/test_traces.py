@@ -59,3 +59,53 @@ def test_scaling_keeps_the_shape_and_sets_the_peak(rates: list[float], peak: flo
     assert math.isclose(scaled.peak, peak, rel_tol=1e-9)
     for a, b in zip(trace.rates, scaled.rates, strict=True):
         assert math.isclose(b, a / trace.peak * peak, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _trace(rates: list[float]) -> traces.Trace:
+    return traces.Trace("t", tuple(float(i) for i in range(len(rates))), tuple(rates), float(len(rates)))
+
+
+rates_lists = st.lists(st.floats(0, 1e4, allow_nan=False, allow_infinity=False), min_size=1, max_size=200)
+
+
+@given(rates=rates_lists, window=st.integers(1, 90))
+def test_smoothing_stays_within_the_rates_bounds_and_changes_nothing_constant(rates: list[float], window: int) -> None:
+    smooth = traces.per_second(traces.smoothed(_trace(rates), window))
+    assert len(smooth) == len(rates)
+    assert all(min(rates) - 1e-6 <= r <= max(rates) + 1e-6 for r in smooth)
+    assert traces.per_second(traces.smoothed(_trace([7.0] * len(rates)), window)) == pytest.approx([7.0] * len(rates))
+    assert traces.per_second(traces.smoothed(_trace(rates), 1)) == pytest.approx(rates)
+
+
+def test_smoothing_is_a_centred_moving_average() -> None:
+    assert traces.per_second(traces.smoothed(_trace([0, 0, 6, 0, 0]), 3)) == pytest.approx([0, 2, 2, 2, 0])
+
+
+@given(rates=rates_lists)
+def test_the_peak_over_a_window_runs_from_the_peak_down_to_the_mean(rates: list[float]) -> None:
+    trace = _trace(rates)
+    assert traces.window_peak(trace, 1) == pytest.approx(max(rates))
+    assert traces.window_peak(trace, len(rates)) == pytest.approx(sum(rates) / len(rates))
+    assert traces.window_peak(trace, 1000) == pytest.approx(sum(rates) / len(rates))  # longer than the trace
+
+
+def test_a_single_second_is_not_a_one_minute_peak() -> None:
+    rates = [10.0] * 120
+    rates[30] = 600.0
+    assert traces.window_peak(_trace(rates), 60) == pytest.approx(10.0 + 590.0 / 60)
+
+
+def test_dispersion_is_one_for_poisson_counts_and_zero_for_a_constant_rate() -> None:
+    import random
+    rng = random.Random(3)
+    counts = []
+    for _ in range(6000):  # Poisson(20) counts, by unit-rate gaps
+        t, n = rng.expovariate(20.0), 0
+        while t < 1.0:
+            n, t = n + 1, t + rng.expovariate(20.0)
+        counts.append(float(n))
+    assert traces.dispersion(_trace(counts)) == pytest.approx(1.0, abs=0.08)
+    assert traces.dispersion(_trace([5.0] * 120)) == 0.0
+    assert traces.dispersion(_trace([0.0] * 120)) is None
+    with pytest.raises(ValueError, match="at least"):
+        traces.smoothed(_trace([1.0]), 0)
