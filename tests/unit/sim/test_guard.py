@@ -1,6 +1,10 @@
-"""The benchmark's regression guard: three short synthetic traces, the benchmark's service, same
-seed; Spillway's engine must keep every relation to the peers' defaults it has today. Runs are
-deterministic, so a change of verdict is a change of behaviour, never noise.
+"""The benchmark's regression guard: three short synthetic traces, the benchmark's service, one
+seed; Spillway's engine must keep every relation to the peers' defaults it has today on these
+runs. What it can guarantee: runs are deterministic, so a changed verdict here means the engine
+(or a peer) now behaves differently on these very requests. What it cannot: one seed is no
+evidence that a relation holds in general, and a small change of behaviour can flip a verdict
+that rests on noise-sized differences; that takes several seeds and paired intervals
+(`spillway.sim.stats`, `spillway simulate --seeds`).
 
 Today (bench/autoscalers.md has the long version and the reasons): Spillway dominates KEDA on
 all three (more requests within the objective, fewer replica-seconds); it trades with the HPA
