@@ -36,9 +36,12 @@ DURATION = 240.0
 INTERVAL = 5.0  # the sample's scaling.interval
 SCRAPE = 1.0  # the test bed's Prometheus scrapes every second
 READY_SECONDS = 30.0  # a new replica's creation -> Ready, under the surge
-# A replica's CPU from creation to Ready under the surge: 2.6-3.5 s measured with three starting
-# together from the image's class data sharing archive; 4.8 s for one alone without it.
-START_CPU_SECONDS = 5.0
+# The scale-out's replicas start together; the replacement of the app pod deleted midway starts
+# by itself. Each of the former may cost at most this many times the latter's CPU to Ready: a
+# ratio within one run, since the seconds themselves follow the machine (2.6-3.5 s on one 2-core
+# machine, 6.5-7.2 s on another whose Go builds also took 1.8 times as long). Five JVMs starting
+# together on two cores once took 1.7 times a lone start's CPU.
+START_CPU_RATIO = 1.4
 
 
 def _first_crossing(bed: Bed, prometheus_url: str, ns: str, threshold: float, start: float,
@@ -110,15 +113,20 @@ def test_a_surge_scales_out_nobody_is_logged_out_through_pod_and_primary_loss_an
         assert surge_start + s.p95_recovered_seconds < calm_start, result.report.read_text()
 
         # The new replicas started on the CPU a node of their own would give them, not on what
-        # the test bed's host processes left over: each Ready within READY_SECONDS of its creation
-        # on the start-up CPU that the image's class data sharing archive allows (the kernel's
-        # figures of each pod's cgroup, tests/cluster/cpu.py).
+        # the test bed's host processes left over: each Ready within READY_SECONDS of its creation,
+        # and those starting together on little more CPU than the replacement starting alone
+        # (the kernel's figures of each pod's cgroup, tests/cluster/cpu.py).
         if cpu.available():
             assert s.starts, "no replica created from the surge on was watched"
             slow = [r for r in s.starts if r.ready_after_seconds is None or r.ready_after_seconds > READY_SECONDS]
             assert not slow, (slow, result.report.read_text())
-            costly = [r for r in s.starts if r.cpu_seconds is None or r.cpu_seconds > START_CPU_SECONDS]
-            assert not costly, (costly, result.report.read_text())
+            app_deleted = [e["t"] - s.started_at for e in result.events if e["what"].startswith("app pod")]
+            alone = [r for r in s.starts if any(0 <= r.created_seconds - d <= 10 for d in app_deleted)
+                     and not any(o is not r and abs(o.created_seconds - r.created_seconds) < 10 for o in s.starts)]
+            assert alone and alone[0].cpu_seconds, ("no replacement started by itself", s.starts)
+            costly = [r for r in s.starts if r.cpu_seconds is None
+                      or r.cpu_seconds > START_CPU_RATIO * alone[0].cpu_seconds]
+            assert not costly, (costly, alone[0], result.report.read_text())
 
         # Errors only in the surge's first seconds (a scrape, an interval and a JVM's start), none
         # through the deletions.
