@@ -48,7 +48,7 @@ n periods old there. Every window and period boundary is therefore strict here (
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -99,25 +99,17 @@ def _utilization_percent(values: list[int]) -> int | None:
     return percent if percent <= MAX_INT32 else None
 
 
-def resource_replicas(current: int, metrics: ResourceMetrics, target_percent: int,
-                      within: Tolerances) -> int | None:
-    """GetResourceReplicas: the count the utilization proposes; None where the calculator
-    returns an error (no ready pod with a value, or a utilization beyond int32)."""
-    ready: list[int] = []
-    missing = max(0, metrics.missing)
-    for pod in metrics.usage:
-        usage = pod.utilization * REQUEST_MILLI
-        if math.isfinite(usage) and usage >= 0:
-            ready.append(math.ceil(usage))  # Quantity.MilliValue rounds up
-        else:
-            missing += 1  # metrics-server never reports such a value: the pod has none
-    unready = max(0, metrics.unready)
+def _calculated(current: int, ready: list[int], missing: int, unready: int, ratio_of: Callable[[list[int]], float | None],
+                missing_down: int, within: Tolerances) -> int | None:
+    """The replica calculator's shared shape (GetResourceReplicas and calcPlainMetricReplicas):
+    the ratio over the ready pods' milli-values; when pods are missing or unready, the ratio again
+    with the missing ones at `missing_down` on a scale-down and at 0 on a scale-up, and the
+    unready ones at 0 on a scale-up. `ratio_of` is None for an error."""
     if not ready:
         return None
-    percent = _utilization_percent(ready)
-    if percent is None:
+    usage_ratio = ratio_of(ready)
+    if usage_ratio is None:
         return None
-    usage_ratio = percent / target_percent
     scale_up_with_unready = unready > 0 and usage_ratio > 1.0
     if not scale_up_with_unready and missing == 0:
         if within.is_within(usage_ratio):
@@ -126,15 +118,14 @@ def resource_replicas(current: int, metrics: ResourceMetrics, target_percent: in
 
     values = list(ready)
     if missing and usage_ratio < 1.0:
-        values += [REQUEST_MILLI * max(100, target_percent) // 100] * missing
+        values += [missing_down] * missing
     elif missing and usage_ratio > 1.0:
         values += [0] * missing
     if scale_up_with_unready:
         values += [0] * unready
-    new_percent = _utilization_percent(values)
-    if new_percent is None:
+    new_ratio = ratio_of(values)
+    if new_ratio is None:
         return None
-    new_ratio = new_percent / target_percent
     if within.is_within(new_ratio) or (usage_ratio < 1.0 < new_ratio) or (usage_ratio > 1.0 > new_ratio):
         return current  # too small a change, or the rebalance flipped the direction
     proposed = math.ceil(new_ratio * len(values))
@@ -143,35 +134,40 @@ def resource_replicas(current: int, metrics: ResourceMetrics, target_percent: in
     return proposed
 
 
+def _milli_values(values: Iterable[float], scale: float) -> tuple[list[int], int]:
+    """Each finite value 0 or more in milli-units (Quantity.MilliValue rounds up), and how many
+    were not such a value (a client never reports one: the pod has none)."""
+    ready, bad = [], 0
+    for value in values:
+        milli = value * scale
+        if math.isfinite(milli) and milli >= 0:
+            ready.append(math.ceil(milli))
+        else:
+            bad += 1
+    return ready, bad
+
+
+def resource_replicas(current: int, metrics: ResourceMetrics, target_percent: int,
+                      within: Tolerances) -> int | None:
+    """GetResourceReplicas: the count the utilization proposes; None where the calculator
+    returns an error (no ready pod with a value, or a utilization beyond int32)."""
+    ready, bad = _milli_values((pod.utilization for pod in metrics.usage), REQUEST_MILLI)
+
+    def ratio(values: list[int]) -> float | None:
+        percent = _utilization_percent(values)
+        return None if percent is None else percent / target_percent
+
+    return _calculated(current, ready, max(0, metrics.missing) + bad, max(0, metrics.unready), ratio,
+                       REQUEST_MILLI * max(100, target_percent) // 100, within)
+
+
 def pods_metric_replicas(current: int, metric: PodsMetric, target_milli: int, within: Tolerances) -> int | None:
     """calcPlainMetricReplicas for a Pods metric; None where it returns an error (no pod with a
-    value)."""
-    values = [math.ceil(v * 1000) if math.isfinite(v) and v >= 0 else None for v in metric.values]
-    ready = [v for v in values if v is not None]
-    missing = max(0, metric.missing) + sum(1 for v in values if v is None)
-    unready = max(0, metric.unready)
-    if not ready:
-        return None
-    usage_ratio = (sum(ready) // len(ready)) / target_milli
-    scale_up_with_unready = unready > 0 and usage_ratio > 1.0
-    if not scale_up_with_unready and missing == 0:
-        if within.is_within(usage_ratio):
-            return current
-        return math.ceil(usage_ratio * len(ready))
-    counted = list(ready)
-    if missing and usage_ratio < 1.0:
-        counted += [target_milli] * missing
-    elif missing and usage_ratio > 1.0:
-        counted += [0] * missing
-    if scale_up_with_unready:
-        counted += [0] * unready
-    new_ratio = (sum(counted) // len(counted)) / target_milli
-    if within.is_within(new_ratio) or (usage_ratio < 1.0 < new_ratio) or (usage_ratio > 1.0 > new_ratio):
-        return current
-    proposed = math.ceil(new_ratio * len(counted))
-    if (new_ratio < 1.0 and proposed > current) or (new_ratio > 1.0 and proposed < current):
-        return current
-    return proposed
+    value). The ratio is metrics/utilization.go's GetMetricUsageRatio: the integer mean of the
+    milli-values over the target."""
+    ready, bad = _milli_values(metric.values, 1000)
+    return _calculated(current, ready, max(0, metric.missing) + bad, max(0, metric.unready),
+                       lambda values: (sum(values) // len(values)) / target_milli, target_milli, within)
 
 
 def external_per_pod_replicas(status_replicas: int, usage_milli: int, target_milli: int,
