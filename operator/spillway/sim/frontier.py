@@ -85,6 +85,11 @@ class Matched:
     better_cost: int  # +1 the subject is significantly cheaper at its attainment, -1 costlier, 0 neither
     better_attainment: int  # +1 the subject attains significantly more at its cost, -1 less, 0 neither
     matched: bool  # False: the subject lies where the peer has no configuration on either axis
+    # Where the subject's attainment lies against the frontier's span: "within", "above" every
+    # configuration's, "below" every one's; and its cost: "within", "above" (costlier than every
+    # configuration: `attainment` is then against the best-attaining one), "below" (cheaper).
+    attainment_side: str = "within"
+    cost_side: str = "within"
 
     @property
     def verdict(self) -> stats.Verdict:
@@ -129,6 +134,10 @@ def matched(subject: Sequence[Result], configurations: Mapping[str, Sequence[Res
     mine_attainment = [r.slo_attainment for r in subject]
 
     cost = peer_cost = None
+    attainment_side = "within" if front[0].attainment <= mine.attainment <= front[-1].attainment else (
+        "above" if mine.attainment > front[-1].attainment else "below")
+    cost_side = "within" if front[0].cost <= mine.cost <= front[-1].cost else (
+        "above" if mine.cost > front[-1].cost else "below")
     at = _bracket(front, mine.attainment, "attainment")
     if at is not None:
         i, j, w = at
@@ -164,4 +173,4 @@ def matched(subject: Sequence[Result], configurations: Mapping[str, Sequence[Res
         ahead = stats.paired_difference(mine_attainment, [r.slo_attainment for r in cheapest]).sign > 0
         better_attainment, attainment_matched = (1, True) if ahead else (0, False)
     return Matched(cost, attainment, peer_cost, peer_attainment, better_cost, better_attainment,
-                   cost_matched or attainment_matched)
+                   cost_matched or attainment_matched, attainment_side, cost_side)

@@ -77,6 +77,7 @@ def test_beyond_every_configurations_attainment_has_no_matched_cost() -> None:
     subject = [_run("s", 0.999, 3500, i) for i in range(8)]
     found = matched(subject, PEER)
     assert found.cost is None and found.peer_cost is None
+    assert (found.attainment_side, found.cost_side) == ("above", "above")
     assert found.peer_attainment == pytest.approx(0.99, abs=1e-3)  # the best configuration, costlier than none
     assert found.verdict == "dominates"
 
@@ -85,6 +86,7 @@ def test_cheaper_and_lower_than_every_configuration_is_a_trade_not_a_win() -> No
     subject = [_run("s", 0.80, 500, i) for i in range(8)]
     found = matched(subject, PEER)
     assert (found.cost, found.attainment, found.matched) == (None, None, False)
+    assert (found.attainment_side, found.cost_side) == ("below", "below")
     assert found.verdict == "trades"
 
 
