@@ -148,7 +148,8 @@ def parser() -> argparse.ArgumentParser:
                           "percent of the replicas asked for with a floor (default 1); needs --nodes (default: "
                           "the file's spec.headroom)")
     simulate.add_argument("--compare", default=None, metavar="PEERS",
-                          help="comma list of peers run on the same trace: hpa, keda, knative, oracle, reactive")
+                          help="comma list of peers run on the same trace, configured as their docs advise: hpa (CPU), "
+                          "hpa-inflight (a Pods metric), keda (rate, in-flight and queue triggers), knative, oracle, reactive")
     simulate.add_argument("--out", default=None, metavar="DIR", help="write DIR/report.md and DIR/simulation.png")
     simulate.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is no TTY")
     simulate.set_defaults(func=simulate_command)

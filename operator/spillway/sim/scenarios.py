@@ -27,7 +27,7 @@ from spillway.sim import distributions, traces
 from spillway.sim.distributions import ServiceTime
 from spillway.sim.model import Flavor, Nodes, Service
 from spillway.sim.peers.hpa import HPA
-from spillway.sim.peers.keda import KEDA
+from spillway.sim.peers.keda import KEDA, Trigger
 from spillway.sim.peers.knative import Knative
 from spillway.sim.peers.oracle import Oracle
 from spillway.sim.policy import Foresight, Policy
@@ -265,25 +265,43 @@ def stated_spec(document: Mapping[str, Any] | None, overrides: Mapping[tuple[str
     return parse_spec(spec)
 
 
-PEERS = ("hpa", "keda", "knative", "oracle", "reactive")
+PEERS = ("hpa", "hpa-inflight", "keda", "knative", "oracle", "reactive")
+# How far below full use a peer's per-replica targets sit, as the peers' docs advise (the HPA's
+# walkthrough's CPU target is 80 %, Knative's default target utilization 70 %).
+PEER_UTILIZATION = 0.7
 
 
 def peer(name: str, scenario: Scenario, quantile: float) -> Policy:
-    """A baseline autoscaler of sim/peers at its defaults, bounded by the same replicas as
-    Spillway; Knative told the replica's worker count, the oracle the truth of the scenario (the
-    reactive reference only its present)."""
+    """A baseline autoscaler of sim/peers as a competent user configures it, bounded by the same
+    replicas as Spillway: the HPA on CPU at 80 % with the container's request at half a busy
+    replica's use (utilization passes 100 % under a surge), or on a Pods metric (each pod's
+    requests in flight, through a Prometheus adapter) at 70 % of its workers; KEDA with three
+    Prometheus triggers per replica (request rate and requests in flight at 70 % of a replica,
+    the queue at one replica's workers); Knative told the replica's worker count; the oracle
+    the truth of the scenario (the reactive reference only its present)."""
     least, most, service = scenario.min_replicas, scenario.max_replicas, scenario.service
+    policy: Policy
     if name == "hpa":
-        return HPA(least, most)
-    if name == "keda":
-        return KEDA(least, most)
-    if name == "knative":
-        return Knative(least, most, container_concurrency=service.concurrency)
-    if name in ("oracle", "reactive"):
+        policy = HPA(least, most, request_share=0.5)
+        policy.name = "HPA"
+    elif name == "hpa-inflight":
+        policy = HPA(least, most, in_flight_per_pod=service.concurrency * PEER_UTILIZATION)
+        policy.name = "HPA in-flight"
+    elif name == "keda":
+        per_replica = service.concurrency / mean_seconds(service.service_time)
+        policy = KEDA(least, most, triggers=(Trigger("rate", round(per_replica * PEER_UTILIZATION, 3)),
+                                             Trigger("inflight", round(service.concurrency * PEER_UTILIZATION, 3)),
+                                             Trigger("queue", float(service.concurrency))))
+        policy.name = "KEDA"
+    elif name == "knative":
+        policy = Knative(least, most, container_concurrency=service.concurrency)
+    elif name in ("oracle", "reactive"):
         foresight = Foresight(rate=scenario.trace.rate, mean_service_seconds=mean_seconds(service.service_time),
                               concurrency=service.concurrency, startup_seconds=service.startup)
-        return Oracle(foresight, scenario.objective_seconds, quantile, least, most, ahead=name == "oracle")
-    raise ValueError(f"unknown peer {name!r}; choose among {', '.join(PEERS)}")
+        policy = Oracle(foresight, scenario.objective_seconds, quantile, least, most, ahead=name == "oracle")
+    else:
+        raise ValueError(f"unknown peer {name!r}; choose among {', '.join(PEERS)}")
+    return policy
 
 
 def peers(names: str | None) -> list[str]:

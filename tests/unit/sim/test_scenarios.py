@@ -12,6 +12,8 @@ from spillway.api.spec import Headroom
 from spillway.sim import scenarios
 from spillway.sim.distributions import Bimodal, Empirical, Exponential, Lognormal
 from spillway.sim.model import Flavor, Nodes
+from spillway.sim.peers.hpa import HPA
+from spillway.sim.peers.keda import KEDA
 from spillway.sim.run import Scenario
 from tests.unit.conftest import minimal_spec
 
@@ -170,5 +172,19 @@ def test_the_peers_named_are_built_with_the_same_bounds() -> None:
         scenarios.peers("hpa,vpa")
     scenario = Scenario(scenarios.synthetic("step", 50, 60), scenarios.declared(
         _spec(), scenarios.service_time("0.1"), 5.0).service, 0.3, 2, 7)
-    names = [scenarios.peer(name, scenario, 0.95).name for name in scenarios.PEERS]
-    assert len(set(names)) == 4
+    built = {name: scenarios.peer(name, scenario, 0.95) for name in scenarios.PEERS}
+    assert len({policy.name for policy in built.values()}) == len(scenarios.PEERS)
+
+
+def test_the_peers_are_configured_as_their_docs_advise() -> None:
+    scenario = Scenario(scenarios.synthetic("step", 50, 60), scenarios.declared(
+        _spec(), scenarios.service_time("0.1"), 5.0).service, 0.3, 2, 7)
+    workers = scenario.service.concurrency
+    cpu = scenarios.peer("hpa", scenario, 0.95)
+    assert isinstance(cpu, HPA) and cpu.request_share == 0.5 and cpu.target_percent == 80
+    pods = scenarios.peer("hpa-inflight", scenario, 0.95)
+    assert isinstance(pods, HPA) and pods.in_flight_milli == math.ceil(workers * 0.7 * 1000)
+    keda = scenarios.peer("keda", scenario, 0.95)
+    assert isinstance(keda, KEDA)
+    assert {(t.metric, t.threshold) for t in keda.triggers} == {
+        ("rate", round(workers / 0.1 * 0.7, 3)), ("inflight", round(workers * 0.7, 3)), ("queue", float(workers))}
