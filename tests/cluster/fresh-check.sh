@@ -7,6 +7,8 @@
 # the runs side by side (demo-runs.md, by demo/spread.py from each run's logs).
 #   make fresh-check                      (or: bash tests/cluster/fresh-check.sh)
 #   FRESH_DIR=/var/tmp/f DEMO_RUNS=1 SKIP_TEST=1 make fresh-check
+#   KEEP_CACHE=1 SKIP_TEST=1 make fresh-check   (the demos from a clean clone, builds from the usual
+#                                                caches: what the runs show does not depend on them)
 # Debian's packages are installed system-wide and stay installed: the check cannot take them away,
 # so their install is cold only on a machine that never had them. Nothing else may hold the real
 # node meanwhile (one per machine: stop `make demo` or `make cluster-up` first). The work
@@ -19,9 +21,11 @@ DURATION=${DURATION:-}
 mkdir -p "$DIR"
 [ ! -e "$DIR/repo" ] || { echo "fresh-check: $DIR/repo exists; give an empty FRESH_DIR" >&2; exit 2; }
 git clone -q "$ROOT" "$DIR/repo"
-export SPILLWAY_CACHE=$DIR/cache GOCACHE=$DIR/go-build GOMODCACHE=$DIR/go-mod PIP_NO_CACHE_DIR=1
+if [ -z "${KEEP_CACHE:-}" ]; then
+  export SPILLWAY_CACHE=$DIR/cache GOCACHE=$DIR/go-build GOMODCACHE=$DIR/go-mod PIP_NO_CACHE_DIR=1
+fi
 cd "$DIR/repo"
-echo "fresh-check in $DIR (commit $(git rev-parse --short HEAD))"
+echo "fresh-check in $DIR (commit $(git rev-parse --short HEAD)$([ -n "${KEEP_CACHE:-}" ] && echo ', the usual caches kept'))"
 
 timed() {  # LOG COMMAND...: runs it, prints its time and whether it passed
   local log=$1 begun=$SECONDS rc=0
