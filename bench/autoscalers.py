@@ -468,6 +468,9 @@ def findings(found: list[TraceFindings], seeds: int) -> list[str]:
             detail = []
             if m.cost is not None and m.cost.sign > 0:
                 detail.append(f"{peer} reaches Spillway's attainment for {_times(1 / m.cost.mean)} its cost")
+            elif m.cost is None and m.attainment_side == "below" and m.peer_cost is not None:
+                detail.append(f"every configuration attains more, the cheapest for "
+                              f"{_times(m.peer_cost / f.spillway.cost.mean)} Spillway's cost")
             if m.attainment is not None and m.attainment.sign < 0:
                 detail.append(f"attains {_points(-m.attainment.mean)} points more at Spillway's cost")
             losses.append(f"{f.key} ({', '.join(detail) or 'inside the frontier'})")

@@ -76,7 +76,8 @@ class Matched:
     subject's attainment; None when the subject's attainment lies outside the frontier's span
     (`reach` says where). `attainment`: the paired difference of the subject's attainment minus
     the frontier's at the subject's cost; None when the subject's cost lies outside the span.
-    `peer_cost` and `peer_attainment` are the frontier's means at those points."""
+    `peer_cost` and `peer_attainment` are the frontier's means at those points (`peer_cost`, when
+    every configuration attains more than the subject, is the cheapest configuration's)."""
 
     cost: stats.Estimate | None
     attainment: stats.Estimate | None
@@ -154,6 +155,7 @@ def matched(subject: Sequence[Result], configurations: Mapping[str, Sequence[Res
         # here: costlier than that is worse, cheaper is unmatched.
         worse = _ratio(subject, [r.replica_seconds for r in cheapest]).sign > 0
         better_cost, cost_matched = (-1, True) if worse else (0, False)
+        peer_cost = front[0].cost  # the cheapest configuration's, which attains more
 
     attainment = peer_attainment = None
     by_cost = _bracket(front, mine.cost, "cost")
