@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries from the Go module proxy at pinned versions into
 # ${SPILLWAY_CACHE:-~/.cache/spillway}. Idempotent: a binary already built at its version is kept,
-# so a warm run takes about a second. A cold run takes about 8 minutes on 2 cores.
+# so a warm run takes about a second. A cold run takes 18 to 32 minutes on 2 cores (docs/testing.md);
+# each part's time is printed on stderr.
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
 #   kubelet, kube-proxy          k8s.io/kubernetes v1.36.3
 #   etcd                         go.etcd.io/etcd/server/v3 v3.6.16
@@ -157,5 +158,7 @@ build_part() {
 parts=("$@")
 [ ${#parts[@]} -gt 0 ] || parts=(k8s etcd kwok helm containerd coredns pause prometheus)
 for part in "${parts[@]}"; do
+  begun=$SECONDS
   build_part "$part"
+  echo "build.sh: $part $((SECONDS - begun)) s" >&2  # each part's time, in make deps' log of the Go step
 done
