@@ -75,14 +75,13 @@ def smoothed(trace: Trace, window_seconds: int) -> Trace:
     if window_seconds < 1:
         raise ValueError(f"trace {trace.name}: a smoothing window is at least 1 s, not {window_seconds!r}")
     rates = per_second(trace)
-    sums = [0.0]
-    for rate in rates:
-        sums.append(sums[-1] + rate)
     before, after = (window_seconds - 1) // 2, window_seconds // 2
     averaged = []
     for i in range(len(rates)):
+        # Each window summed afresh (fsum): a running sum's differences lose a small rate that
+        # follows large ones.
         low, high = max(0, i - before), min(len(rates), i + after + 1)
-        averaged.append((sums[high] - sums[low]) / (high - low))
+        averaged.append(math.fsum(rates[low:high]) / (high - low))
     return Trace(trace.name, tuple(float(t) for t in range(len(rates))), tuple(averaged), float(len(rates)))
 
 
@@ -93,12 +92,7 @@ def window_peak(trace: Trace, window_seconds: int) -> float:
     if window_seconds < 1:
         raise ValueError(f"trace {trace.name}: a window is at least 1 s, not {window_seconds!r}")
     width = min(window_seconds, len(rates))
-    total = sum(rates[:width])
-    best = total
-    for i in range(width, len(rates)):
-        total += rates[i] - rates[i - width]
-        best = max(best, total)
-    return best / width
+    return max(math.fsum(rates[i:i + width]) for i in range(len(rates) - width + 1)) / width
 
 
 def dispersion(trace: Trace, window_seconds: int = 60) -> float | None:
