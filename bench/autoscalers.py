@@ -12,7 +12,7 @@ seed (common random numbers: `spillway.sim.run`); each figure is a mean over the
 for each run of Spillway at its own attainment. Writes bench/autoscalers.md and
 bench/autoscalers/*.png; results are cached by the sources' digest in ~/.cache/spillway.
 
-    python bench/autoscalers.py                         # everything (10 seeds)
+    python bench/autoscalers.py                         # everything (10 seeds, 15 on short traces)
     python bench/autoscalers.py --quick                 # synthetic traces only, 3 seeds
     python bench/autoscalers.py --seeds 20 --traces step spike
     python bench/autoscalers.py --report-only           # the report from the cached runs
@@ -68,6 +68,15 @@ MIN_REPLICAS, MAX_REPLICAS = 2, 60
 PEAK_RPS = 150.0
 PER_REPLICA_RPS = CONCURRENCY / SERVICE_TIME.mean_seconds  # every worker busy
 SEEDS = 10
+# A short trace holds fewer requests, so its figures spread more from seed to seed: traces of at
+# most SHORT_MINUTES get half as many seeds again.
+SHORT_MINUTES = 30.0
+
+
+def seeds_for(key: str, seeds: int) -> list[int]:
+    """The seeds a trace runs on: `seeds`, and half as many again for a short trace."""
+    extra = seeds // 2 if trace(key).duration <= SHORT_MINUTES * 60 else 0
+    return list(range(1, seeds + extra + 1))
 # Each real trace's per-second rate is averaged over this centred window before it is scaled:
 # a source's per-second counts hold the noise of its own arrivals, which replaying them as a
 # Poisson rate would add a second time (and multiply by the scale factor).
@@ -305,7 +314,7 @@ def _pool(name: str, work: Sequence[tuple[Any, ...]], function: Callable[..., An
     return elapsed
 
 
-def results(keys: list[str], seeds: list[int], jobs: int, report_only: bool
+def results(keys: list[str], seeds: int, jobs: int, report_only: bool
             ) -> tuple[dict[tuple[str, str, int], Result], dict[tuple[str, int], tuple[float, float]], float] | None:
     """Every configuration on every trace and seed, and the lower bound at each of Spillway's
     runs, from the cache where the same code ran them; None when `report_only` and some are
@@ -314,7 +323,7 @@ def results(keys: list[str], seeds: list[int], jobs: int, report_only: bool
     stored, elapsed = _cached(path, version)
     runs: dict[tuple[str, str, int], Result] = stored.get("runs", {})
     bounds: dict[tuple[str, int], tuple[float, float]] = stored.get("bounds", {})
-    work = [(k, c.key, s) for k in keys for s in seeds for c in CONFIGS if (k, c.key, s) not in runs]
+    work = [(k, c.key, s) for k in keys for s in seeds_for(k, seeds) for c in CONFIGS if (k, c.key, s) not in runs]
     spent = [elapsed]
 
     def save(seconds: float) -> None:
@@ -326,7 +335,7 @@ def results(keys: list[str], seeds: list[int], jobs: int, report_only: bool
     if work:
         spent[0] += _pool("runs", work, job, jobs, runs, lambda a: a[:3], lambda a: a[3], save)
     subject = BY_KEY["Spillway: defaults and the objective"].key
-    wanted = [(k, s, runs[(k, subject, s)].slo_attainment) for k in keys for s in seeds
+    wanted = [(k, s, runs[(k, subject, s)].slo_attainment) for k in keys for s in seeds_for(k, seeds)
               if bounds.get((k, s), (None,))[0] != runs[(k, subject, s)].slo_attainment]
     if wanted and report_only:
         print(f"no lower bounds of this code for {len(wanted)} runs in {path}", file=sys.stderr)
@@ -450,7 +459,7 @@ def _listed(names: Sequence[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
-def findings(found: list[TraceFindings], seeds: int) -> list[str]:
+def findings(found: list[TraceFindings]) -> list[str]:
     """What the tables say; every list and number below is computed from this run."""
     lines = ["## Findings", ""]
     for peer in PEERS:
@@ -498,7 +507,9 @@ def findings(found: list[TraceFindings], seeds: int) -> list[str]:
                      "policy could save from above; it is not a target.")
     widths = [(f.spillway.attainment.high - f.spillway.attainment.low) / 2 for f in found if f.spillway.attainment.n > 1]
     if widths:
-        lines.append(f"- **Noise**: over {seeds} seeds the half-width of Spillway's attainment interval is "
+        counts = sorted({f.spillway.attainment.n for f in found})
+        lines.append(f"- **Noise**: over {' or '.join(map(str, counts))} seeds the half-width of Spillway's "
+                     "attainment interval is "
                      f"{min(widths) * 100:.2f}–{max(widths) * 100:.2f} points; verdicts rest on paired intervals, "
                      "which are narrower (the same requests on both sides).")
     developed = [k for k in DEVELOPMENT if any(f.key == k for f in found)]
@@ -539,15 +550,18 @@ def traces_table(keys: list[str]) -> list[str]:
     return lines
 
 
-def report(found: list[TraceFindings], keys: list[str], seeds: list[int], elapsed: float, quick: bool,
+def report(found: list[TraceFindings], keys: list[str], seeds: int, elapsed: float, quick: bool,
            balancing: list[str]) -> str:
     spec = parse_spec(SPILLWAY)
     command = "python bench/autoscalers.py" + (" --quick" if quick else "") + (
-        f" --seeds {len(seeds)}" if len(seeds) != (3 if quick else SEEDS) else "")
+        f" --seeds {seeds}" if seeds != (3 if quick else SEEDS) else "")
+    short = [f.key for f in found if f.spillway.attainment.n > seeds]
+    seeded = f"{seeds} seeds" + (f" ({seeds + seeds // 2} on the traces of {SHORT_MINUTES:g} minutes or less: "
+                                 f"{', '.join(short)})" if short else "")
     lines = [
         "# Autoscalers in the simulator: Spillway, the HPA, KEDA and Knative",
         "",
-        f"Generated by `{command}`: {len(seeds)} seeds, {os.cpu_count()} cores, Python "
+        f"Generated by `{command}`: {seeded}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {elapsed / 60:.1f} min of runs. Deterministic under its seeds: the same "
         "code gives the same numbers. Every figure is a mean over the seeds with its 95 % interval in brackets "
         "(Student's t); every verdict rests on a paired interval (the same requests under both policies of a "
@@ -564,7 +578,7 @@ def report(found: list[TraceFindings], keys: list[str], seeds: list[int], elapse
         "",
         *headline(found),
         "",
-        *findings(found, len(seeds)),
+        *findings(found),
         "## Setup",
         "",
         f"- **Service**: replicas of {CONCURRENCY} workers, queue {QUEUE_LIMIT}, client timeout "
@@ -575,7 +589,7 @@ def report(found: list[TraceFindings], keys: list[str], seeds: list[int], elapse
         f"- **Objective**: a request counts when answered within {OBJECTIVE_SECONDS:g} s; SLO attainment is the "
         "share of all arrived requests that were (timeouts and refusals never are). Cost is replica-seconds "
         "(starting and draining pods count).",
-        f"- **Seeds**: {len(seeds)} ({seeds[0]}–{seeds[-1]}). A seed fixes every arrival, every request's work, "
+        f"- **Seeds**: {seeded}, numbered from 1. A seed fixes every arrival, every request's work, "
         "and where the scrapes, metrics-server's samples and each policy's decisions fall within their periods; "
         "all policies of a seed see the same.",
         "- **Signals**: each policy reads what its real counterpart reads (sim/pipeline.py): Spillway the "
@@ -1001,8 +1015,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.experiment == "headroom":
         return headroom_main(args.jobs, args.report_only)
-    seeds = list(range(1, (args.seeds or (3 if args.quick else SEEDS)) + 1))
-    if len(seeds) < 2:
+    seeds = args.seeds or (3 if args.quick else SEEDS)
+    if seeds < 2:
         parser.error("intervals need at least 2 seeds")
     keys = list(synthetic())
     if not args.quick:
@@ -1017,7 +1031,7 @@ def main(argv: list[str] | None = None) -> int:
     if done is None:
         return 2
     runs, bounds, elapsed = done
-    found = [analyse(key, seeds, runs, bounds) for key in keys]
+    found = [analyse(key, seeds_for(key, seeds), runs, bounds) for key in keys]
     out = Path(args.out)
     for f in found:
         plot(f, trace(f.key), out.parent / "autoscalers")

@@ -44,7 +44,7 @@ def test_a_peer_cheaper_and_better_on_every_configuration_is_reported_as_winning
     assert found.versus["HPA"].verdict == "dominated"
     assert found.versus["KEDA"].verdict == "dominates"
     assert found.over_bound.mean > 2.4 and found.over_bound.low > 2.3
-    text = "\n".join(bench.findings([found], len(SEEDS)))
+    text = "\n".join(bench.findings([found]))
     assert "**Against HPA's frontier** (5 configurations): Spillway dominated on 1 (made-up)." in text
     assert ("Where HPA wins: made-up (every configuration attains more, the cheapest for 0.50× Spillway's cost, "
             "attains +3.00 points more at Spillway's cost)") in text
