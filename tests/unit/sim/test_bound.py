@@ -4,7 +4,6 @@ rising with the attainment asked, exact where the answer is known."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
@@ -14,21 +13,11 @@ from spillway.sim import traces
 from spillway.sim.bound import lower_bound, workload
 from spillway.sim.model import Service, exponential
 from spillway.sim.peers import hpa, knative
-from spillway.sim.policy import Observatory
 from spillway.sim.run import Scenario, run
+from tests.unit.sim.policies import Fixed
 
 SERVICE = Service(concurrency=4, queue_limit=20, timeout=5.0, service_time=exponential(0.2), startup=10.0)
 DRAIN = math.ceil(SERVICE.timeout) + 1
-
-
-@dataclass
-class Fixed:
-    count: int
-    name: str = "fixed"
-    tick_seconds: float = 15.0
-
-    def decide(self, observatory: Observatory, current: int) -> int:
-        return self.count
 
 
 def _scenario(trace: traces.Trace, seed: int = 3, initial: int = 2) -> Scenario:

@@ -14,6 +14,7 @@ from spillway.sim.policy import Observatory
 from spillway.sim.run import Result, Scenario, quantile, run
 from spillway.sim.spillway import SpillwayPolicy
 from tests.unit.conftest import minimal_spec
+from tests.unit.sim.policies import Fixed
 
 SERVICE = Service(concurrency=8, queue_limit=50, timeout=5.0, service_time=exponential(0.1), startup=10.0)
 
@@ -23,16 +24,6 @@ def _spec(**scaling: object) -> ScalableServiceSpec:
                                    capacity={"concurrency": 8, "queueLimit": 50, "timeout": "5s"},
                                    scaling={"prometheus": {"url": "http://prometheus:9090"},
                                             "targets": {"latency": {"objective": "300ms"}}, **scaling}))
-
-
-@dataclass
-class Fixed:
-    count: int
-    name: str = "fixed"
-    tick_seconds: float = 15.0
-
-    def decide(self, observatory: Observatory, current: int) -> int:
-        return self.count
 
 
 @dataclass
