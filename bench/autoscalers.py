@@ -573,8 +573,8 @@ def report(found: list[TraceFindings], keys: list[str], seeds: int, elapsed: flo
         "same attainment); `Spillway … pts` is Spillway's attainment minus the frontier's at Spillway's cost, in "
         "percentage points. `dominates`: Spillway lies outside the frontier with significance on one and not "
         "inside it on the other; `dominated`: inside; `trades`: outside on one, inside on the other, or cheaper "
-        "and lower than every configuration. The lower bound is the fewest replica-seconds any policy knowing "
-        "every request in advance needs for Spillway's attainment (`spillway.sim.bound`).",
+        "and lower than every configuration. The lower bound is a bound on the replica-seconds any policy needs for "
+        "Spillway's attainment on the same requests, even one knowing them all in advance (`spillway.sim.bound`).",
         "",
         *headline(found),
         "",
