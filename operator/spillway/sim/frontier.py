@@ -99,14 +99,7 @@ class Matched:
         configuration of the peer (no configuration to match it with)."""
         if not self.matched:
             return "trades"
-        better = (self.better_attainment, self.better_cost)
-        if max(better) > 0 and min(better) >= 0:
-            return "dominates"
-        if min(better) < 0 and max(better) <= 0:
-            return "dominated"
-        if better == (0, 0):
-            return "no difference"
-        return "trades"
+        return stats.verdict_of(self.better_attainment, self.better_cost)
 
 
 def _ratio(subject: Sequence[Result], theirs: Sequence[float]) -> stats.Estimate:

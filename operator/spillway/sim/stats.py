@@ -84,7 +84,13 @@ def verdict(attainment: Estimate, cost: Estimate) -> Verdict:
     """The subject against another from the paired attainment difference (higher is better) and
     the paired cost ratio (lower is better): it dominates when significantly better on one and
     not significantly worse on the other; "no difference" when both intervals hold "no change"."""
-    better = (attainment.sign, -cost.sign)
+    return verdict_of(attainment.sign, -cost.sign)
+
+
+def verdict_of(better_attainment: int, better_cost: int) -> Verdict:
+    """The verdict from two signs, +1 where the subject is significantly better, -1 worse, 0
+    neither: better on one and not worse on the other dominates."""
+    better = (better_attainment, better_cost)
     if max(better) > 0 and min(better) >= 0:
         return "dominates"
     if min(better) < 0 and max(better) <= 0:
