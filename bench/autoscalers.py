@@ -60,7 +60,7 @@ TRACES_DIR = ROOT.parent.parent / "shared" / "traces"
 # 30 s from a pod's creation to its readiness. A replica serves 16 req/s with every worker busy,
 # so the 150 req/s peak needs about 13 replicas at 75 % busy, with a quarter of the first rounds'
 # requests to simulate (600 req/s on 8 workers): what lets every trace run on ten seeds within
-# the hour on 2 cores (about 11 µs of CPU per request, 15 configurations).
+# the hour on 2 cores (about 11 µs of CPU per request, 17 configurations).
 CONCURRENCY, QUEUE_LIMIT, TIMEOUT_SECONDS, STARTUP_SECONDS = 4, 50, 10.0, 30.0
 SERVICE_TIME = lognormal(0.25, 0.5)
 OBJECTIVE_SECONDS, QUANTILE = 1.0, 0.99
@@ -177,7 +177,8 @@ HPA_CUSTOM = ("kubernetes.io HPA walkthrough, 'Autoscaling on multiple metrics a
               "metric, AverageValue, through prometheus-adapter)")
 KEDA_DOCS = ("keda.sh Prometheus scaler (threshold per replica, AverageValue) and ScaledObject spec "
              "(pollingInterval 30 s, advanced.horizontalPodAutoscalerConfig.behavior)")
-KNATIVE_DOCS = "knative.dev Serving autoscaling docs (config-autoscaler defaults; target utilization, windows)"
+KNATIVE_DOCS = ("knative.dev Serving autoscaling docs (config-autoscaler defaults; target utilization, stable and "
+                "panic windows, panic threshold)")
 
 CONFIGS: tuple[Config, ...] = (
     Config("Spillway", "defaults and the objective", source="the CRD's defaults; the latency objective set"),
@@ -206,6 +207,10 @@ CONFIGS: tuple[Config, ...] = (
     Config("Knative", "defaults (70 % of 4, 60 s window, panic 200 %)", source=KNATIVE_DOCS),
     Config("Knative", "target utilization 50 %", (("target_utilization", 0.5),), KNATIVE_DOCS),
     Config("Knative", "target utilization 90 %", (("target_utilization", 0.9),), KNATIVE_DOCS),
+    Config("Knative", "stable window 30 s", (("stable_window_seconds", 30.0),),
+           KNATIVE_DOCS + "; `autoscaling.knative.dev/window` (6 s to 1 h)"),
+    Config("Knative", "panic threshold 150 %", (("panic_threshold_percentage", 150.0),),
+           KNATIVE_DOCS + "; `autoscaling.knative.dev/panic-threshold-percentage` (110 % to 1000 %)"),
 )
 PEERS = ("HPA", "KEDA", "Knative")
 REFERENCES = ("Reactive reference", "Look-ahead sizing")
@@ -233,23 +238,28 @@ PLOTTED = frozenset({"Spillway: defaults and the objective", "Reactive reference
                      *(next(c.key for c in CONFIGS if c.family == f) for f in PEERS)})
 
 
-def job(key: str, config_key: str, seed: int) -> tuple[str, str, int, Result]:
+def job(key: str, config_key: str, seed: int) -> tuple[str, str, int, tuple[Result, float]]:
+    """One run, and the seconds of one core it took."""
+    began = time.process_time()
     s = scenario(key, seed)
     result = run(s, policy(BY_KEY[config_key], s))
     if seed != 1 or config_key not in PLOTTED:  # only the first seed's runs of these are plotted
         result = dataclasses.replace(result, timeline=())
-    return key, config_key, seed, result
+    return key, config_key, seed, (result, time.process_time() - began)
 
 
-def bound_job(key: str, seed: int, attainment: float) -> tuple[str, int, float]:
+def bound_job(key: str, seed: int, attainment: float) -> tuple[str, int, tuple[float, float]]:
+    """The lower bound at `attainment` on one seed's requests, and the seconds of one core it took."""
+    began = time.process_time()
     s = scenario(key, seed)
     drain = math.ceil(TIMEOUT_SECONDS) + 1  # every run drains at least this long after the trace
-    return key, seed, lower_bound(s, workload(s), attainment, drain)
+    return key, seed, (lower_bound(s, workload(s), attainment, drain), time.process_time() - began)
 
 
 def sources_digest() -> str:
-    """What the results depend on: the simulator, the engine and the API models, and this
-    benchmark's scenarios (not its report, which can change without a new run)."""
+    """What every run depends on: the simulator, the engine and the API models, this benchmark's
+    scenarios and the service (not its report, which can change without a new run, nor the
+    configurations: each run is kept under its own configuration's digest, `run_digest`)."""
     package = Path(sim_package.__file__).resolve().parent.parent
     digest = hashlib.sha256()
     for path in sorted([*package.glob("sim/**/*.py"), *package.glob("scaling/*.py"), *package.glob("api/*.py")]):
@@ -258,11 +268,18 @@ def sources_digest() -> str:
         digest.update(inspect.getsource(part).encode())
     digest.update(repr((SPILLWAY, CONCURRENCY, QUEUE_LIMIT, TIMEOUT_SECONDS, STARTUP_SECONDS, SERVICE_TIME,
                         OBJECTIVE_SECONDS, QUANTILE, MIN_REPLICAS, MAX_REPLICAS, PEAK_RPS, SMOOTH_SECONDS,
-                        SYNTHETIC_MINUTES, CONFIGS, sorted(PLOTTED))).encode())
+                        SYNTHETIC_MINUTES)).encode())
     if TRACES_DIR.is_dir():
         for path in sorted(TRACES_DIR.glob("*.csv")):
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def run_digest(common: str, config: Config) -> str:
+    """What one configuration's runs depend on: the common sources and the configuration itself
+    (its knobs, and whether its first seed's timeline is plotted), so that adding a configuration
+    to a grid or changing one reruns only that configuration's runs."""
+    return hashlib.sha256(repr((common, config.family, config.knobs, config.key in PLOTTED)).encode()).hexdigest()
 
 
 # --- running, cached -------------------------------------------------------------------------------
@@ -314,42 +331,55 @@ def _pool(name: str, work: Sequence[tuple[Any, ...]], function: Callable[..., An
     return elapsed
 
 
+CACHE_LAYOUT = "v2: runs by (trace, configuration, seed) with their configuration's run_digest and CPU seconds"
+
+
 def results(keys: list[str], seeds: int, jobs: int, report_only: bool
             ) -> tuple[dict[tuple[str, str, int], Result], dict[tuple[str, int], tuple[float, float]], float] | None:
-    """Every configuration on every trace and seed, and the lower bound at each of Spillway's
-    runs, from the cache where the same code ran them; None when `report_only` and some are
-    missing."""
-    path, version = _cache("bench-autoscalers-seeded"), sources_digest()
-    stored, elapsed = _cached(path, version)
-    runs: dict[tuple[str, str, int], Result] = stored.get("runs", {})
-    bounds: dict[tuple[str, int], tuple[float, float]] = stored.get("bounds", {})
+    """Every configuration on every trace and seed, the lower bound at each of Spillway's runs,
+    and the seconds of one core they took together, from the cache where the same code ran them
+    (a run is reused while its configuration's `run_digest` holds, a bound while the common
+    sources do); None when `report_only` and some are missing."""
+    path, common = _cache("bench-autoscalers-seeded"), sources_digest()
+    stored, _ = _cached(path, CACHE_LAYOUT)
+    digests = {c.key: run_digest(common, c) for c in CONFIGS}
+    kept: dict[tuple[str, str, int], tuple[str, tuple[Result, float]]] = stored.get("runs", {})
+    runs = {k: timed for k, (digest, timed) in kept.items() if digests.get(k[1]) == digest}
+    bounds: dict[tuple[str, int], tuple[float, tuple[float, float]]] = (
+        stored.get("bounds", {}) if stored.get("common") == common else {})
     work = [(k, c.key, s) for k in keys for s in seeds_for(k, seeds) for c in CONFIGS if (k, c.key, s) not in runs]
-    spent = [elapsed]
+    if work:
+        print(f"{len(runs)} runs of this code cached, {len(work)} to run", file=sys.stderr)
 
     def save(seconds: float) -> None:
-        _store(path, version, {"runs": runs, "bounds": bounds}, spent[0] + seconds)
+        kept.update({k: (digests[k[1]], timed) for k, timed in runs.items()})
+        _store(path, CACHE_LAYOUT, {"runs": kept, "bounds": bounds, "common": common}, 0.0)
 
     if work and report_only:
         print(f"no results of this code for {len(work)} runs in {path}: run without --report-only", file=sys.stderr)
         return None
     if work:
-        spent[0] += _pool("runs", work, job, jobs, runs, lambda a: a[:3], lambda a: a[3], save)
+        _pool("runs", work, job, jobs, runs, lambda a: a[:3], lambda a: a[3], save)
     subject = BY_KEY["Spillway: defaults and the objective"].key
-    wanted = [(k, s, runs[(k, subject, s)].slo_attainment) for k in keys for s in seeds_for(k, seeds)
-              if bounds.get((k, s), (None,))[0] != runs[(k, subject, s)].slo_attainment]
+    wanted = [(k, s, runs[(k, subject, s)][0].slo_attainment) for k in keys for s in seeds_for(k, seeds)
+              if bounds.get((k, s), (None,))[0] != runs[(k, subject, s)][0].slo_attainment]
     if wanted and report_only:
         print(f"no lower bounds of this code for {len(wanted)} runs in {path}", file=sys.stderr)
         return None
     if wanted:
-        found: dict[tuple[str, int], float] = {}
+        found: dict[tuple[str, int], tuple[float, float]] = {}
 
         def keep(seconds: float) -> None:
-            for (k, s), value in found.items():
-                bounds[(k, s)] = (runs[(k, subject, s)].slo_attainment, value)
+            for (k, s), timed in found.items():
+                bounds[(k, s)] = (runs[(k, subject, s)][0].slo_attainment, timed)
             save(seconds)
 
-        spent[0] += _pool("bounds", wanted, bound_job, jobs, found, lambda a: a[:2], lambda a: a[2], keep)
-    return runs, bounds, spent[0]
+        _pool("bounds", wanted, bound_job, jobs, found, lambda a: a[:2], lambda a: a[2], keep)
+    used = {(k, c.key, s) for k in keys for s in seeds_for(k, seeds) for c in CONFIGS}
+    cpu = math.fsum(runs[u][1] for u in used) + math.fsum(bounds[(k, s)][1][1] for k in keys
+                                                          for s in seeds_for(k, seeds))
+    return ({u: runs[u][0] for u in used},
+            {(k, s): (bounds[(k, s)][0], bounds[(k, s)][1][0]) for k in keys for s in seeds_for(k, seeds)}, cpu)
 
 
 # --- the analysis ----------------------------------------------------------------------------------
@@ -550,7 +580,7 @@ def traces_table(keys: list[str]) -> list[str]:
     return lines
 
 
-def report(found: list[TraceFindings], keys: list[str], seeds: int, elapsed: float, quick: bool,
+def report(found: list[TraceFindings], keys: list[str], seeds: int, cpu_seconds: float, quick: bool,
            balancing: list[str]) -> str:
     spec = parse_spec(SPILLWAY)
     command = "python bench/autoscalers.py" + (" --quick" if quick else "") + (
@@ -562,7 +592,8 @@ def report(found: list[TraceFindings], keys: list[str], seeds: int, elapsed: flo
         "# Autoscalers in the simulator: Spillway, the HPA, KEDA and Knative",
         "",
         f"Generated by `{command}`: {seeded}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, {elapsed / 60:.1f} min of runs. Deterministic under its seeds: the same "
+        f"{platform.python_version()}; its runs and bounds take {cpu_seconds / 60:.1f} min of one core's time "
+        f"(about {cpu_seconds / 60 / max(1, os.cpu_count() or 1):.1f} min of wall time on all cores). Deterministic under its seeds: the same "
         "code gives the same numbers. Every figure is a mean over the seeds with its 95 % interval in brackets "
         "(Student's t); every verdict rests on a paired interval (the same requests under both policies of a "
         "seed) and says `no difference` where that interval holds no change.",
@@ -1030,12 +1061,12 @@ def main(argv: list[str] | None = None) -> int:
     done = results(keys, seeds, args.jobs, args.report_only)
     if done is None:
         return 2
-    runs, bounds, elapsed = done
+    runs, bounds, cpu_seconds = done
     found = [analyse(key, seeds_for(key, seeds), runs, bounds) for key in keys]
     out = Path(args.out)
     for f in found:
         plot(f, trace(f.key), out.parent / "autoscalers")
-    out.write_text(report(found, keys, seeds, elapsed, args.quick, balancing_section()))
+    out.write_text(report(found, keys, seeds, cpu_seconds, args.quick, balancing_section()))
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

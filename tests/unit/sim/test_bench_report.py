@@ -3,8 +3,10 @@ report's sentences come from the numbers, not from text written beforehand."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 from spillway.sim.run import Result
 
@@ -60,3 +62,51 @@ def test_every_configuration_is_cited_and_every_peer_has_a_grid() -> None:
     assert {config.family for config in bench.CONFIGS} >= {*bench.PEERS, "Spillway", *bench.REFERENCES}
     assert all(sum(1 for c in bench.CONFIGS if c.family == peer) >= 3 for peer in bench.PEERS)
     assert len({config.key for config in bench.CONFIGS}) == len(bench.CONFIGS)
+
+
+def test_a_configuration_added_to_a_grid_runs_alone_the_rest_comes_from_the_cache(tmp_path: Path,
+                                                                                  monkeypatch: Any) -> None:
+    ran: list[tuple[str, str, int]] = []
+
+    def job(key: str, config_key: str, seed: int) -> tuple[str, str, int, tuple[Result, float]]:
+        ran.append((key, config_key, seed))
+        return key, config_key, seed, (_run(config_key, 0.97, 1_000.0, seed), 0.5)
+
+    def bound_job(key: str, seed: int, attainment: float) -> tuple[str, int, tuple[float, float]]:
+        ran.append((key, "bound", seed))
+        return key, seed, (500.0, 0.25)
+
+    def serial(name: str, work: Any, function: Any, jobs: int, done: dict[Any, Any], key_of: Any, value_of: Any,
+               save: Any) -> float:
+        for w in work:
+            answer = function(*w)
+            done[key_of(answer)] = value_of(answer)
+        save(0.0)
+        return 0.0
+
+    monkeypatch.setenv("SPILLWAY_CACHE", str(tmp_path))
+    monkeypatch.setattr(bench, "job", job)
+    monkeypatch.setattr(bench, "bound_job", bound_job)
+    monkeypatch.setattr(bench, "_pool", serial)
+    monkeypatch.setattr(bench, "seeds_for", lambda key, seeds: list(range(1, seeds + 1)))
+    first = bench.CONFIGS[:4]
+    monkeypatch.setattr(bench, "CONFIGS", first)
+    found = bench.results(["step"], 2, 1, report_only=False)
+    assert found is not None and len(ran) == 4 * 2 + 2  # every run and a bound per seed
+    assert found[2] == 4 * 2 * 0.5 + 2 * 0.25  # one core's seconds, summed
+
+    added = bench.Config("Knative", "made-up", (("target_utilization", 0.6),), "a test")
+    monkeypatch.setattr(bench, "CONFIGS", (*first, added))
+    monkeypatch.setitem(bench.BY_KEY, added.key, added)
+    ran.clear()
+    found = bench.results(["step"], 2, 1, report_only=True)  # the new configuration's runs are missing
+    assert found is None and ran == []
+    found = bench.results(["step"], 2, 1, report_only=False)
+    assert found is not None and ran == [("step", added.key, 1), ("step", added.key, 2)]
+    assert set(found[0]) == {("step", c.key, s) for c in (*first, added) for s in (1, 2)}
+
+    changed = dataclasses.replace(added, knobs=(("target_utilization", 0.5),))
+    monkeypatch.setattr(bench, "CONFIGS", (*first, changed))
+    ran.clear()
+    bench.results(["step"], 2, 1, report_only=False)
+    assert ran == [("step", added.key, 1), ("step", added.key, 2)]  # its knobs changed: it runs again
