@@ -66,12 +66,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [get, list, create, patch, delete]
-# The Redis and sentinel pods: their IPs (to ask the sentinels), the role label that makes the
-# write Service follow the primary, and a watch on the Redis pods (a recreated primary is ready
-# again without its label).
+# The Redis and sentinel pods: their IPs (to ask the sentinels), the primary read by name once the
+# sentinels name it (sessions.settle), the role label that makes the write Service follow the
+# primary, and a watch on the Redis pods (a recreated primary is ready again without its label).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [list, watch, patch]
+  verbs: [get, list, watch, patch]
 # What the balancing providers render, each only where its CRD exists.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]

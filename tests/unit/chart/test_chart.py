@@ -169,3 +169,65 @@ def test_rbac_for_headroom_is_as_narrow_as_its_use(values: list[str]) -> None:
         "create", "delete", "get", "list", "patch"]
     assert "list" in granted(namespaced, "", "pods"), "the app's Unschedulable pods are counted"
     assert all(r["apiGroups"] != ["scheduling.k8s.io"] for o in rendered if o["kind"] == "Role" for r in o["rules"])
+
+
+# What each call through the Cluster port asks of the API server: server-side apply is a patch
+# that creates the object when it is missing; a label is a patch; scale patches the subresource.
+_VERBS = {"get": ("get",), "list": ("list",), "apply": ("patch", "create"), "create": ("create",),
+          "delete": ("delete",), "label": ("patch",)}
+
+
+def _resource(api_version: str, kind: str) -> tuple[str, str]:
+    group = api_version.rpartition("/")[0]
+    plural = {"NetworkPolicy": "networkpolicies", "PodDisruptionBudget": "poddisruptionbudgets",
+              "BackendTrafficPolicy": "backendtrafficpolicies", "UpstreamSettingsPolicy": "upstreamsettingspolicies",
+              }.get(kind, kind.lower() + "s")
+    return group, plural
+
+
+def _granted(rules: list[dict[str, Any]], group: str, resource: str, verb: str) -> bool:
+    return any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] for r in rules)
+
+
+@pytest.mark.parametrize("values", [[], ["--set", "watchNamespaces={shop}"]])
+def test_every_call_of_a_session_store_through_a_failover_is_granted_by_the_chart(values: list[str]) -> None:
+    """The reconcile of a Sentinel store from creation through a failover (the role label moved),
+    and the daemon's follower beside it, every call recorded: each one's verb on its resource is in
+    the chart's rules. (The follower's read of the primary by name was once missing: 403 under the
+    chart's account, the primary never recorded.)"""
+    from spillway.resources.sessionstore import SentinelView
+    from spillway.sessions import Follower
+    from tests.unit import test_sessions as scenario
+    from tests.unit.fakes import FakeCluster
+
+    cluster, calls = FakeCluster(), set()
+
+    def recorder(method: str, verbs: tuple[str, ...]) -> Any:
+        original = getattr(cluster, method)
+
+        def recording(*args: Any) -> Any:
+            api_version, kind = (args[0]["apiVersion"], args[0]["kind"]) if method in ("apply", "create") else args[:2]
+            calls.update((*_resource(api_version, kind), verb) for verb in verbs)
+            return original(*args)
+        return recording
+
+    for method, verbs in _VERBS.items():
+        setattr(cluster, method, recorder(method, verbs))
+    probe = scenario.FakeProbe((scenario._host("checkout-redis-0"),) * 3, (True,) * 3)
+    body = scenario._sentinel_store(cluster, probe)
+    scenario._reconcile(cluster, body, probe, at=10)
+    # The daemon's follower sees the failover, the reconcile moves the label, the follower settles.
+    follower = Follower()
+    assert follower.changed(cluster, probe, scenario.OWNER) == "checkout-redis-0"
+    assert follower.settle(cluster, scenario.OWNER, "checkout-redis-0")
+    probe.view = SentinelView((scenario._host("checkout-redis-2"),) * 3, (True,) * 3)
+    assert follower.changed(cluster, probe, scenario.OWNER) == "checkout-redis-2"
+    scenario._reconcile(cluster, body, probe, at=20)
+    assert follower.settle(cluster, scenario.OWNER, "checkout-redis-2")
+    assert body["status"]["sessionStore"]["primary"] == "checkout-redis-2"
+    assert ("", "pods", "get") in calls and ("", "pods", "patch") in calls  # settle reads the primary by name
+
+    rendered = objects(*values)
+    rules = [r for o in rendered if o["kind"] in ("ClusterRole", "Role") for r in o["rules"]]
+    missing = sorted(c for c in calls if not _granted(rules, *c))
+    assert not missing, f"the chart does not grant: {missing}"
