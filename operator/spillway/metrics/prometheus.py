@@ -21,12 +21,14 @@ services are added.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
@@ -128,7 +130,7 @@ class PrometheusReader:
         # `data.result` where the client looks for it.
         except (requests.RequestException, PrometheusApiClientException, ValueError, KeyError, TypeError,
                 IndexError) as err:
-            return None, f"the query failed: {_short(err)}"
+            return None, f"the query failed: {_reason(err, self.timeout_seconds)}"
         finally:
             telemetry.QUERY_SECONDS.labels(signal=signal).observe(time.perf_counter() - started)
 
@@ -138,9 +140,31 @@ class PrometheusReader:
         return float(self.timeout_seconds * (self.retries + 1) + self.backoff_seconds * 2.0 ** self.retries)
 
 
-def _short(err: Exception) -> str:
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return text[:300]
+_STATUS = re.compile(r"HTTP Status Code (\d{3})")
+
+
+def _reason(err: Exception, timeout_seconds: float) -> str:
+    """Why a query failed, in a short fixed phrase: never the server's body (a condition message
+    must not carry what any endpoint a tenant names chooses to send) nor an exception's text."""
+    # With retries spent, urllib3 wraps a read timeout in MaxRetryError and requests in ConnectionError.
+    cause = getattr(err.args[0], "reason", None) if err.args else None
+    # (urllib3's NewConnectionError, a refused connection, is a ConnectTimeoutError by class.)
+    timed_out = (isinstance(cause, urllib3.exceptions.TimeoutError)
+                 and not isinstance(cause, urllib3.exceptions.NewConnectionError))
+    if isinstance(err, requests.Timeout) or timed_out:
+        return f"no answer within {timeout_seconds:g}s"
+    if isinstance(err, requests.exceptions.SSLError):
+        return "TLS verification failed"
+    if isinstance(err, requests.ConnectionError):
+        return "the connection failed"
+    if isinstance(err, ValueError):  # requests' JSONDecodeError is a RequestException too
+        return "the answer is not JSON"
+    if isinstance(err, requests.RequestException):
+        return f"the request failed ({type(err).__name__})"
+    if isinstance(err, PrometheusApiClientException):
+        status = _STATUS.search(str(err))
+        return f"HTTP {status.group(1)}" if status else "the server refused the query"
+    return "the answer has no data.result"
 
 
 @dataclass(frozen=True)

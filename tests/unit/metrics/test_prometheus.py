@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import socket
 import ssl
 import threading
 import time
@@ -141,6 +142,34 @@ def test_an_odd_answer_from_the_server_is_missing_and_never_raises(server: tuple
     assert reading.missing["latency"].startswith(reason)
 
 
+@pytest.mark.parametrize(("status", "answer", "reason"), [
+    (500, Raw(b"<html>internal: tenant-secret-0451 at db.internal:5432</html>"), "the query failed: HTTP 500"),
+    (400, Raw(b'{"status": "error", "error": "tenant-secret-0451"}'), "the query failed: HTTP 400"),
+    (200, Raw(b"tenant-secret-0451 is not json"), "the query failed: the answer is not JSON"),
+    (200, Raw(b'{"status": "success", "data": {"tenant-secret-0451": 1}}'),
+     "the query failed: the answer has no data.result"),
+])
+def test_a_failed_query_is_named_by_a_fixed_reason_never_the_servers_body(
+        server: tuple[str, Script], status: int, answer: Any, reason: str) -> None:
+    """Whatever an endpoint a tenant names sends back stays out of the condition message."""
+    url, script = server
+    script.answers = {"q": [(status, answer, 0)]}
+    reading = PrometheusReader(url, 2, retries=0, clock=lambda: NOW).read({"latency": "q"}, 30)
+    assert reading.missing == {"latency": reason}
+
+
+def test_a_timeout_and_a_refused_connection_are_named_by_fixed_reasons(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.answers = {"slow": [(200, sample("9"), 1.5)]}
+    assert PrometheusReader(url, 0.3, retries=0, clock=lambda: NOW).read({"latency": "slow"}, 30).missing == {
+        "latency": "the query failed: no answer within 0.3s"}
+    with socket.socket() as bound:  # bound, never listening: a connection to it is refused
+        bound.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{bound.getsockname()[1]}"
+        assert PrometheusReader(refused, 2, retries=0).read({"latency": "q"}, 30).missing == {
+            "latency": "the query failed: the connection failed"}
+
+
 def test_reads_each_signal_and_names_what_is_missing(server: tuple[str, Script]) -> None:
     url, script = server
     script.answers = {"q1": [(200, sample("7"), 0)], "q2": [(200, [], 0)]}
@@ -202,7 +231,7 @@ def test_tls_is_verified_against_the_ca_from_the_secret(tmp_path: Path) -> None:
         trusted = PrometheusReader(url, 2, Credentials(ca_file=cert), retries=0, clock=lambda: NOW)
         assert trusted.read({"queue_depth": "q"}, 30).values == {"queue_depth": 3.0}
         untrusted = PrometheusReader(url, 2, retries=0, clock=lambda: NOW).read({"queue_depth": "q"}, 30)
-        assert untrusted.values == {} and "certificate verify failed" in untrusted.missing["queue_depth"].lower()
+        assert untrusted.values == {} and untrusted.missing == {"queue_depth": "the query failed: TLS verification failed"}
         skipping = PrometheusReader(url, 2, Credentials(insecure_skip_verify=True), retries=0, clock=lambda: NOW)
         assert skipping.read({"queue_depth": "q"}, 30).values == {"queue_depth": 3.0}
     finally:
