@@ -47,12 +47,16 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: Redi
     generation = body["metadata"].get("generation")
     conditions: Conditions = list(status.get("conditions") or [])
     report = Report(cluster, body, generation, now)
+
+    def invalid(err: SpecError) -> Outcome:
+        marked = report.set(conditions, "SpecValid", False, "InvalidSpec", str(err))
+        marked = report.set(marked, "Ready", False, "InvalidSpec", "The spec is invalid; nothing was changed.")
+        return report.publish({"conditions": marked}, ready=False, message=str(err))
+
     try:
         spec = parse_spec(body.get("spec") or {})
     except SpecError as err:
-        conditions = report.set(conditions, "SpecValid", False, "InvalidSpec", str(err))
-        conditions = report.set(conditions, "Ready", False, "InvalidSpec", "The spec is invalid; nothing was changed.")
-        return report.publish({"conditions": conditions}, ready=False, message=str(err))
+        return invalid(err)
     conditions = report.set(conditions, "SpecValid", *_spec_valid(spec))
 
     adopted = None
@@ -67,8 +71,11 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: Redi
     live_total = sum(d["spec"].get("replicas", 1) for d in live.values()) if live else None
     replicas = standing_replicas(spec.replicas, spec.scaling, status.get("desiredReplicas"), live_total)
     selector = app_selector(owner, spec, adopted)
-    plan = balancing.render(owner, spec, Context(
-        selector=selector, pool_selectors={p.name: pool_selector(owner, p) for p in spec.pools}))
+    try:  # a renderer's own check of what it writes into a config file: the spec's second line
+        plan = balancing.render(owner, spec, Context(
+            selector=selector, pool_selectors={p.name: pool_selector(owner, p) for p in spec.pools}))
+    except SpecError as err:
+        return invalid(err)
     skipped, unserved = _unserved(cluster, plan.requires)
     # Objects a provider no longer uses are looked for on a new generation (listing them costs a
     # request per kind), and again while the last attempt failed.

@@ -22,7 +22,9 @@ TEMPLATE = {"spec": {"containers": [{"name": "app", "image": "app:1", "ports": [
 POOLS = [{"name": "large", "weight": 3, "capacity": {"concurrency": 400, "queueLimit": 50}}, {"name": "small", "weight": 1}]
 ALGORITHMS = [None, "RoundRobin", "Random", "LeastConnection", "Weighted", "ConsistentHash"]
 AFFINITIES = ["None", "ClientIP", "Cookie"]
-HASHES = [{"source": "SourceIP"}, {"source": "Header", "name": "X-User"}, {"source": "Cookie", "name": "JSESSIONID"}]
+# The last two: every character the CRD's pattern lets into a header or cookie name (HTTP_TOKEN).
+HASHES = [{"source": "SourceIP"}, {"source": "Header", "name": "X-User"}, {"source": "Cookie", "name": "JSESSIONID"},
+          {"source": "Header", "name": "X-User!%&*+.^_`|~-9"}, {"source": "Cookie", "name": "SID!%&*+.^_`|~-9"}]
 
 
 def _cases() -> list[dict[str, Any]]:

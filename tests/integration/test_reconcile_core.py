@@ -14,7 +14,7 @@ from tests.integration.components import wait_until
 from tests.integration.harness import (
     CRD, Kubectl, audit_offset, condition, operator_writes, running_operator, scalable_service,
 )
-from tests.unit.api.test_spec import INVALID
+from tests.unit.api.test_spec import HOSTILE_FIELDS, HOSTILE_VALUES, INVALID
 from tests.unit.conftest import minimal_spec
 
 pytestmark = pytest.mark.integration
@@ -59,6 +59,34 @@ def test_api_server_refuses_what_the_models_refuse(k: Kubectl, ns: str, override
     if text in _rule_messages():
         assert text in result.stderr, result.stderr
     assert k.get("ssvc", "bad", ns) is None
+
+
+@pytest.mark.parametrize("field", HOSTILE_FIELDS)
+def test_api_server_refuses_every_hostile_value_naming_the_field(kube: Any, k: Kubectl, ns: str, field: str) -> None:
+    """Each value with a newline, a quote, a comment, a brace... in a field that reaches a config,
+    a script, a query or another API's object: refused (server-side dry run, nothing stored), the
+    field named; the same spec with a plain value is accepted."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    api = client.CustomObjectsApi(kube.api_client())
+
+    def create(value: str) -> None:
+        body = {"apiVersion": "spillway.io/v1alpha1", "kind": "ScalableService",
+                "metadata": {"name": "hostile", "namespace": ns},
+                "spec": {key: v for key, v in minimal_spec(**HOSTILE_FIELDS[field](value)).items() if v is not None}}
+        api.create_namespaced_custom_object("spillway.io", "v1alpha1", ns, "scalableservices", body, dry_run="All")
+
+    create("ab")
+    accepted = []
+    for value in HOSTILE_VALUES:
+        try:
+            create(value)
+        except ApiException as err:
+            assert err.status == 422 and field in str(err.body), (value, err.body)
+        else:
+            accepted.append(value)
+    assert not accepted, f"the API server accepted {accepted!r} in {field}"
 
 
 @pytest.mark.parametrize("name", ["9lives", "a" * 64, "web.shop"])

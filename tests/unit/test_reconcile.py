@@ -70,6 +70,29 @@ def test_invalid_spec_sets_spec_valid_false_posts_one_warning_and_changes_nothin
     assert (len(cluster.writes), len(cluster.events)) == (writes, events), "no hot loop on a bad resource"
 
 
+def test_a_value_the_renderer_cannot_write_is_an_invalid_spec_and_changes_nothing(
+        cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The renderer's own check stands behind the patterns: a spec that passed parsing some other
+    way (here, a parse without them) with a newline in the hash key."""
+    import spillway.reconcile as module
+    from spillway.api import parse_spec
+
+    def unchecked(raw: dict) -> object:
+        spec = parse_spec(raw)
+        hashed = spec.balancing.hash.model_copy(update={"name": "X\nbackend evil"})
+        return spec.model_copy(update={"balancing": spec.balancing.model_copy(update={"hash": hashed})})
+
+    monkeypatch.setattr(module, "parse_spec", unchecked)
+    body = resource(minimal_spec(balancing={"provider": "HAProxy", "algorithm": "ConsistentHash",
+                                            "hash": {"source": "Header", "name": "X-User"}}))
+    reconcile(cluster, body, NOW)
+    assert [w for w in cluster.writes if w[0] != "status"] == []
+    spec_valid = _condition(body, "SpecValid")
+    assert (spec_valid["status"], spec_valid["reason"]) == ("False", "InvalidSpec")
+    assert spec_valid["message"].startswith("spec.balancing.hash.name: 'X\\nbackend evil' cannot be written")
+    assert _condition(body, "Ready")["reason"] == "InvalidSpec"
+
+
 def test_invalid_edit_keeps_the_running_children(cluster: FakeCluster) -> None:
     body = resource(minimal_spec(replicas={"min": 2, "max": 4}))
     reconcile(cluster, body, NOW)

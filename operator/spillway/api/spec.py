@@ -17,6 +17,27 @@ from spillway.api.units import Duration, Quantity
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Every spec string that reaches a config file, a script, a query or another API's object has a
+# pattern here, so that the API server refuses a hostile value with the field named and the
+# operator's own parse (the second line, for a CRD installed without these patterns) does too.
+# A header or cookie name: RFC 9110's token (tchar) without `#`, `'` and `$`, which HAProxy's
+# configuration parser reads as a comment, a quote and a variable.
+HTTP_TOKEN = r"^[A-Za-z0-9!%&*+.^_`|~-]+$"
+SECRET_KEY = r"^[-._a-zA-Z0-9]+$"  # a Secret's data key (core/v1 validation)
+# Gateway API's own patterns (gateway.networking.k8s.io v1 ParentReference and Hostname).
+GATEWAY_GROUP = r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+GATEWAY_KIND = r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
+GATEWAY_SECTION = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+HOSTNAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# An image reference as the distribution project's grammar has it: a registry host (with a
+# port), lowercase path components, a tag and/or a sha256 digest.
+IMAGE = (r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(\.([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
+         r"(:[0-9]+)?/)?[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*"
+         r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")
+# A Prometheus API's base URL: a scheme, a host (a name or an IPv6 address in brackets), a port
+# and a path of URL-safe characters; no credentials (they belong in a Secret), no query and no
+# fragment (either would swallow the API's path).
+PROMETHEUS_URL = r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._~%/+:=,;-]*)?$"
 IntOrString = Annotated[
     int | str,
     WithJsonSchema({"x-kubernetes-int-or-string": True}),
@@ -72,7 +93,7 @@ class Capacity(SpecModel):
 class SecretKeyRef(SpecModel):
     name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN,
                       description="Secret name in the ScalableService's namespace.")
-    key: str = Field(max_length=253, description="Key within the Secret.")
+    key: str = Field(max_length=253, pattern=SECRET_KEY, description="Key within the Secret.")
 
 
 class SecretRef(SpecModel):
@@ -89,10 +110,12 @@ class Prometheus(SpecModel):
              lambda p: not (p.bearer_token_secret_ref and p.basic_auth_secret_ref)),
         Rule("duration(self.timeout) > duration('0s')", "prometheus.timeout must be greater than 0s",
              lambda p: p.timeout > timedelta(0), ".timeout"),
+        Rule("duration(self.timeout) <= duration('30s')", "prometheus.timeout must be at most 30s",
+             lambda p: p.timeout <= timedelta(seconds=30), ".timeout"),
     )
-    url: str = Field(max_length=2048, pattern=r"^https?://[^\s]+$",
+    url: str = Field(max_length=2048, pattern=PROMETHEUS_URL,
                      description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.")
-    timeout: Duration = Field(timedelta(seconds=5), description="Timeout of one query.")
+    timeout: Duration = Field(timedelta(seconds=5), description="Timeout of one query, at most 30s.")
     bearer_token_secret_ref: SecretKeyRef | None = Field(None, description="Bearer token for the API.")
     basic_auth_secret_ref: SecretRef | None = Field(None, description=(
         "Secret with keys `username` and `password` for HTTP basic auth."))
@@ -230,7 +253,8 @@ class HashKey(SpecModel):
              lambda h: h.source == "SourceIP" or h.name is not None, ".name"),
     )
     source: Literal["SourceIP", "Header", "Cookie"] = Field("SourceIP", description="What ConsistentHash hashes.")
-    name: str | None = Field(None, max_length=256, description="Header or cookie name to hash.")
+    name: str | None = Field(None, max_length=256, pattern=HTTP_TOKEN, description=(
+        "Header or cookie name to hash: an HTTP token (letters, digits and !%&*+.^_`|~-)."))
 
 
 FreeObject = Annotated[
@@ -242,8 +266,8 @@ FreeObject = Annotated[
 class HAProxyBalancer(SpecModel):
     replicas: int = Field(2, ge=2, le=100, description=(
         "Balancer replicas; at least 2 so the balancer is never a single point of failure."))
-    image: str = Field("docker.io/library/haproxy:3.4", max_length=512, description=(
-        "HAProxy image (2.6 or later); its `haproxy` must be on PATH."))
+    image: str = Field("docker.io/library/haproxy:3.4", max_length=512, pattern=IMAGE, description=(
+        "HAProxy image (2.6 or later), by tag and/or digest (`name@sha256:...`); its `haproxy` must be on PATH."))
     node_selector: dict[str, str] = Field(default_factory=dict, description="Nodes the balancer pods run on.")
     tolerations: list[FreeObject] = Field(default_factory=list, max_length=32, description=(
         "Tolerations of the balancer pods (core/v1 Toleration objects)."))
@@ -253,17 +277,20 @@ class HAProxyBalancer(SpecModel):
 
 
 class ParentRef(SpecModel):
-    group: str = Field("gateway.networking.k8s.io", max_length=253, description="Group of the parent.")
-    kind: str = Field("Gateway", max_length=63, description="Kind of the parent.")
-    name: str = Field(max_length=253, description="Name of the Gateway.")
-    namespace: str | None = Field(None, max_length=63, description="Namespace of the Gateway; default: the ScalableService's.")
-    section_name: str | None = Field(None, max_length=253, description="Listener name on the Gateway.")
+    group: str = Field("gateway.networking.k8s.io", max_length=253, pattern=GATEWAY_GROUP,
+                       description="Group of the parent.")
+    kind: str = Field("Gateway", min_length=1, max_length=63, pattern=GATEWAY_KIND, description="Kind of the parent.")
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN, description="Name of the Gateway.")
+    namespace: str | None = Field(None, max_length=63, pattern=DNS_LABEL,
+                                  description="Namespace of the Gateway; default: the ScalableService's.")
+    section_name: str | None = Field(None, max_length=253, pattern=GATEWAY_SECTION,
+                                     description="Listener name on the Gateway.")
 
 
 class GatewayConfig(SpecModel):
     parent_refs: list[ParentRef] = Field(default_factory=list, max_length=16, description=(
         "Gateways the HTTPRoute attaches to."))
-    hostnames: list[Annotated[str, Field(max_length=253)]] = Field(default_factory=list, max_length=16,
+    hostnames: list[Annotated[str, Field(min_length=1, max_length=253, pattern=HOSTNAME)]] = Field(default_factory=list, max_length=16,
                                                                    description="Hostnames the route serves.")
 
 
@@ -298,14 +325,16 @@ class Persistence(SpecModel):
     append_only: bool = Field(True, description="Write an append-only file (AOF).")
     fsync: Literal["always", "everysec", "no"] = Field("everysec", description="appendfsync policy.")
     size: Quantity = Field("1Gi", description="Volume size per Redis pod.")
-    storage_class_name: str | None = Field(None, max_length=253, description="StorageClass; default: the cluster's.")
+    storage_class_name: str | None = Field(None, max_length=253, pattern=DNS_SUBDOMAIN,
+                                          description="StorageClass; default: the cluster's.")
 
 
 class RedisStore(SpecModel):
     mode: Literal["Standalone", "Sentinel"] = Field("Sentinel", description=(
         "Standalone runs one Redis; Sentinel runs a primary, replicas and three sentinels with failover."))
     replicas: int = Field(2, ge=1, le=10, description="Replicas of the primary (Sentinel mode).")
-    image: str = Field("docker.io/library/redis:8.2", max_length=512, description="Redis image.")
+    image: str = Field("docker.io/library/redis:8.2", max_length=512, pattern=IMAGE,
+                       description="Redis image, by tag and/or digest (`name@sha256:...`).")
     persistence: Persistence = Field(default_factory=Persistence, description="Durability of sessions.")
     max_memory: Quantity = Field("256Mi", description="maxmemory of each Redis.")
     eviction_policy: Literal[
@@ -373,7 +402,7 @@ class Headroom(SpecModel):
     mechanism: Literal["Auto", "CapacityBuffer", "Placeholders"] = Field("Auto", description=(
         "How the room is kept. Auto: a CapacityBuffer (autoscaling.x-k8s.io/v1beta1) where the cluster serves "
         "that API, else placeholder pods. Placeholders suits a cluster whose autoscaler has buffers turned off."))
-    priority_class_name: str | None = Field(None, max_length=253, description=(
+    priority_class_name: str | None = Field(None, max_length=253, pattern=DNS_SUBDOMAIN, description=(
         "PriorityClass of the placeholder pods (default: the one the chart installs, value -1). Its value "
         "must be lower than the app pods' priority, or they cannot preempt the placeholders."))
 

@@ -7,9 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from spillway.api import parse_spec
-from spillway.api.spec import ScalableServiceSpec
+from spillway.api import SpecError, parse_spec
+from spillway.api.spec import HTTP_TOKEN, ScalableServiceSpec
 from spillway.resources.balancing import Context, haproxy, render, service
 from spillway.resources.balancing.base import Plan
 from spillway.resources.meta import SAFE_TO_EVICT, Owner
@@ -260,3 +262,70 @@ def test_a_balancer_pod_is_ready_once_it_has_a_server_or_its_grace_has_passed() 
             f'{{ path /ready }} {{ nbsrv(checkout) eq 0 }} {{ date,sub(proc.spillway_boot) lt '
             f'{haproxy.READY_GRACE_SECONDS} }}') in metrics
     assert metrics.index("path /ready } {") < metrics.index('string "ready" if { path /ready }')
+
+
+# --- what a spec string can do to haproxy.cfg ------------------------------------------------------
+
+def _config(**overrides: Any) -> str:
+    return str(_objects(_plan(**overrides)[1], "ConfigMap")[0]["data"]["haproxy.cfg"])
+
+
+def _same_structure(config: str, plain: str, value: str, placeholder: str) -> bool:
+    """`config` is `plain` with `placeholder` replaced by `value` inside words: the same lines, the
+    same words on each, nothing added, split or commented out."""
+    lines, plain_lines = config.split("\n"), plain.split("\n")
+    if len(lines) != len(plain_lines):
+        return False
+    for line, plain_line in zip(lines, plain_lines, strict=True):
+        words, plain_words = line.split(), plain_line.split()
+        if len(words) != len(plain_words) or any(w != p.replace(placeholder, value)
+                                                 for w, p in zip(words, plain_words, strict=True)):
+            return False
+    return True
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.from_regex(HTTP_TOKEN, fullmatch=True).filter(lambda n: len(n) <= 256),
+       source=st.sampled_from(["Header", "Cookie"]))
+def test_no_accepted_hash_name_changes_the_config_structure(name: str, source: str) -> None:
+    def balancing(value: str) -> dict[str, Any]:
+        return {"provider": "HAProxy", "algorithm": "ConsistentHash", "hash": {"source": source, "name": value}}
+
+    placeholder = "SPILLWAYHASHNAME"
+    assert _same_structure(_config(balancing=balancing(name)), _config(balancing=balancing(placeholder)), name,
+                           placeholder)
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.from_regex(r"^[A-Za-z0-9_-]+$", fullmatch=True).filter(lambda n: len(n) <= 64))
+def test_no_accepted_cookie_name_changes_the_config_structure(name: str) -> None:
+    def balancing(value: str) -> dict[str, Any]:
+        return {"provider": "HAProxy", "affinity": {"type": "Cookie", "cookieName": value}}
+
+    placeholder = "SPILLWAYCOOKIE"
+    assert _same_structure(_config(balancing=balancing(name)), _config(balancing=balancing(placeholder)), name,
+                           placeholder)
+
+
+def test_the_structure_check_sees_a_newline_a_space_and_a_comment() -> None:
+    plain = _config(balancing={"provider": "HAProxy", "algorithm": "ConsistentHash",
+                               "hash": {"source": "Header", "name": "SPILLWAYHASHNAME"}})
+    for hostile in ("a\nbackend evil", "a b", "a #b"):
+        assert not _same_structure(plain.replace("SPILLWAYHASHNAME", hostile), plain, hostile, "SPILLWAYHASHNAME")
+
+
+@pytest.mark.parametrize(("balancing", "field"), [
+    ({"algorithm": "ConsistentHash", "hash": {"source": "Header", "name": "X-User"}}, "spec.balancing.hash.name"),
+    ({"algorithm": "ConsistentHash", "hash": {"source": "Cookie", "name": "SID"}}, "spec.balancing.hash.name"),
+    ({"affinity": {"type": "Cookie"}}, "spec.balancing.affinity.cookieName"),
+])
+def test_the_renderer_refuses_what_the_patterns_should_have_refused(balancing: dict[str, Any], field: str) -> None:
+    """The second line: a spec that reached the renderer without its patterns (built, not parsed)."""
+    spec = parse_spec(minimal_spec(balancing={"provider": "HAProxy", **balancing}))
+    hostile = "a\n    http-request deny"
+    part = ({"hash": spec.balancing.hash.model_copy(update={"name": hostile})} if field.endswith("hash.name") else
+            {"affinity": spec.balancing.affinity.model_copy(update={"cookie_name": hostile})})
+    spec = spec.model_copy(update={"balancing": spec.balancing.model_copy(update=part)})  # copies skip validation
+    with pytest.raises(SpecError) as caught:
+        render(OWNER, spec, Context(selector=SELECTOR, pool_selectors={}))
+    assert str(caught.value).startswith(f"{field}: 'a\\n    http-request deny' cannot be written into haproxy.cfg")

@@ -33,9 +33,11 @@ in 2.6, which the tests run: `haproxy -c` checks the rendered file on it).
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 from typing import Any
 
+from spillway.api.errors import SpecError
 from spillway.api.spec import Pool, ScalableServiceSpec
 from spillway.resources.balancing.base import (
     Balancer,
@@ -246,12 +248,30 @@ def haproxy_cfg(owner: Owner, spec: ScalableServiceSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What a spec string may bring into haproxy.cfg: HAProxy's parser reads whitespace as a separator,
+# `#` as a comment, quotes and `\` as quoting, `$` as a variable and parentheses and commas as a
+# sample fetch's arguments. The CRD's patterns refuse those first (api/spec.py HTTP_TOKEN); this
+# is the second line, for a spec that reached the renderer some other way.
+_CONFIG_WORD = re.compile(r"[A-Za-z0-9!%&*+.^_`|~-]+")
+
+
+def config_word(value: str, field: str) -> str:
+    """`value`, if it can stand as one word of haproxy.cfg; else a SpecError naming `field`."""
+    if not _CONFIG_WORD.fullmatch(value):
+        raise SpecError([f"{field}: {value!r} cannot be written into haproxy.cfg: use letters, digits "
+                         "and !%&*+.^_`|~-"])
+    return value
+
+
 def _balance_lines(spec: ScalableServiceSpec) -> list[str]:
     algorithm = default_algorithm(spec)
     if algorithm != "ConsistentHash":
         return [f"    balance {_BALANCE[algorithm]}"]
     key = spec.balancing.hash
-    how = {"SourceIP": "source", "Header": f"hdr({key.name})", "Cookie": f"hash req.cook({key.name})"}[key.source]
+    if key.source == "SourceIP":
+        return ["    balance source", "    hash-type consistent"]
+    name = config_word(key.name or "", "spec.balancing.hash.name")
+    how = f"hdr({name})" if key.source == "Header" else f"hash req.cook({name})"
     return [f"    balance {how}", "    hash-type consistent"]
 
 
@@ -259,7 +279,8 @@ def _affinity_lines(spec: ScalableServiceSpec) -> list[str]:
     affinity = spec.balancing.affinity
     ttl = _time(affinity.ttl)
     if affinity.type == "Cookie":
-        return [f"    cookie {affinity.cookie_name} insert indirect nocache dynamic maxlife {ttl}",
+        cookie = config_word(affinity.cookie_name, "spec.balancing.affinity.cookieName")
+        return [f"    cookie {cookie} insert indirect nocache dynamic maxlife {ttl}",
                 f"    dynamic-cookie-key \"${{{COOKIE_ENV}}}\""]
     if affinity.type == "ClientIP":
         return [f"    stick-table type ipv6 size 1m expire {ttl}", "    stick on src"]
