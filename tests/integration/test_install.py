@@ -16,6 +16,7 @@ from tests.integration.components import (
 )
 from tests.cluster.crds import install_crds
 from tests.integration.harness import ROOT, Kubectl, OperatorProcess, condition, scalable_service
+from tests.integration.test_cluster import RESTRICTED_POD
 from tests.integration.test_real_node import client_pod, echo_app, last_report
 
 pytestmark = pytest.mark.integration
@@ -114,6 +115,7 @@ def test_kubectl_apply_of_the_install_manifest(kube: Any) -> None:
                what="the operator from install.yaml")
     namespace = k.get("namespace", "spillway-system", "default")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    _the_operator_may_move_only_the_role_label(k)
     # Everything but the CRDs, which other tests' resources still use (deleting a CRD deletes
     # every ScalableService with it).
     kept = [d for d in yaml.safe_load_all(INSTALL.read_text()) if d and d["kind"] != "CustomResourceDefinition"]
@@ -121,6 +123,34 @@ def test_kubectl_apply_of_the_install_manifest(kube: Any) -> None:
           stdin=yaml.safe_dump_all(kept))
     wait_until(lambda: leftovers(k, "spillway-system") == [] and k.get("namespace", "spillway-system", "default")
                is None, 120, "install.yaml removed")
+
+
+def _the_operator_may_move_only_the_role_label(k: Kubectl) -> None:
+    """The install's ValidatingAdmissionPolicy: the operator's ServiceAccount, whose ClusterRole may
+    patch any pod, can move the Redis role label of a pod Spillway manages and change nothing else."""
+    ns = k.namespace("podpatch")
+    operator = f"--as={OPERATOR_USER}"
+    for name, managed_by in (("checkout-redis-0", "spillway"), ("theirs", "someone-else")):
+        k.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": name, "namespace": ns, "labels": {"app.kubernetes.io/managed-by": managed_by}},
+            "spec": RESTRICTED_POD})
+
+    def refused(*args: str) -> str:
+        result = k.run(operator, *args, "-n", ns, check=False)
+        return result.stderr if result.returncode != 0 else ""
+
+    # The policy is in force once the API server has compiled it (a moment after it is created).
+    wait_until(lambda: "may not change a pod's spec" in refused("set", "image", "pod/checkout-redis-0",
+                                                                 "c=registry.example/evil:1"),
+               60, "the pod patch policy refusing an image change")
+    k.run(operator, "label", "pod", "checkout-redis-0", "spillway.io/redis-role=primary", "-n", ns)
+    assert k.get("pod", "checkout-redis-0", ns)["metadata"]["labels"]["spillway.io/redis-role"] == "primary"
+    k.run(operator, "label", "pod", "checkout-redis-0", "spillway.io/redis-role-", "-n", ns)
+    assert "may change only the label spillway.io/redis-role" in refused(
+        "label", "pod", "checkout-redis-0", "app.kubernetes.io/managed-by=someone-else", "--overwrite")
+    assert "may not change a pod's annotations" in refused("annotate", "pod", "checkout-redis-0", "a=b")
+    assert "only the pods Spillway manages" in refused("label", "pod", "theirs", "spillway.io/redis-role=primary")
+    k.run("delete", "namespace", ns, "--wait=false")
 
 
 def _token_kubeconfig(k: Kubectl, kube: Any, path: Path) -> None:
