@@ -305,6 +305,8 @@ def test_cookie_affinity_keeps_a_client_on_its_replica_and_moves_it_when_that_on
     assert first.status == 200 and "set-cookie" in first.headers, first
     cookie = first.headers["set-cookie"].split(";", 1)[0]
     assert cookie.startswith("SID=")
+    # Scripts in the page cannot read it (HttpOnly).
+    assert "httponly" in [part.strip().lower() for part in first.headers["set-cookie"].split(";")], first.headers
     again = [request(host, 80, cookie=cookie) for _ in range(60)]
     # Both balancer pods know the replica from the cookie (the same generated key), and round
     # robin would have spread these over three replicas.

@@ -134,7 +134,7 @@ def test_pools_without_weighted_keep_equal_server_weights() -> None:
 def test_cookie_affinity_uses_a_dynamic_cookie_with_the_generated_key() -> None:
     spec, plan = _plan(balancing={"provider": "HAProxy", "affinity": {"type": "Cookie", "cookieName": "SID",
                                                                        "ttl": "90m"}})
-    assert _backend(plan)[1:3] == ["cookie SID insert indirect nocache dynamic maxlife 5400s",
+    assert _backend(plan)[1:3] == ["cookie SID insert indirect nocache httponly dynamic maxlife 5400s",
                                    'dynamic-cookie-key "${SPILLWAY_COOKIE_KEY}"']
     container = _objects(plan, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
     assert container["env"] == [{"name": "SPILLWAY_COOKIE_KEY", "valueFrom": {"secretKeyRef": {

@@ -280,7 +280,7 @@ def _affinity_lines(spec: ScalableServiceSpec) -> list[str]:
     ttl = _time(affinity.ttl)
     if affinity.type == "Cookie":
         cookie = config_word(affinity.cookie_name, "spec.balancing.affinity.cookieName")
-        return [f"    cookie {cookie} insert indirect nocache dynamic maxlife {ttl}",
+        return [f"    cookie {cookie} insert indirect nocache httponly dynamic maxlife {ttl}",
                 f"    dynamic-cookie-key \"${{{COOKIE_ENV}}}\""]
     if affinity.type == "ClientIP":
         return [f"    stick-table type ipv6 size 1m expire {ttl}", "    stick on src"]
