@@ -146,7 +146,11 @@ def _spring_boot(form: _Form) -> dict[str, str]:
 
 # Istio's standard metrics from the sidecars, plus Envoy's pending-request gauge of the
 # inbound cluster (needs `envoy_cluster_upstream_rq_pending_active` in proxyStatsMatcher).
-_ISTIO_DEST = 'destination_service_namespace="{namespace}", destination_service_name="{service}", reporter="destination"'
+# The destination's series are pinned to the service's namespace twice: by the labels the sidecar
+# writes and by the scrape target's `namespace`, so that a pod in another namespace exporting
+# series that name this service (any pod can) counts for nothing.
+_ISTIO_DEST = ('namespace="{namespace}", destination_service_namespace="{namespace}", '
+               'destination_service_name="{service}", reporter="destination"')
 _INBOUND = 'cluster_name=~"inbound.*"'
 
 
@@ -165,7 +169,7 @@ _PODS = _Form(matchers="{selector}")
 # make one number only together, and a quantile of their union is no sum of rows.
 _PODS_GROUPED = _Form(by=(("namespace", "{namespace}"), (DEPLOYMENT_LABEL, "{deployment}")), by_deployment=True)
 _DESTINATION_GROUPED = _Form(matchers='reporter="destination"',
-                             by=(("destination_service_namespace", "{namespace}"),
+                             by=(("namespace", "{namespace}"), ("destination_service_namespace", "{namespace}"),
                                  ("destination_service_name", "{service}")))
 _HAPROXY_GROUPED = _Form(by=(("namespace", "{namespace}"), ("app_kubernetes_io_instance", "{service}"),
                              ("proxy", "{service}")))

@@ -355,7 +355,22 @@ def test_a_service_with_one_deployment_is_read_by_deployment_and_pools_alone() -
                    deployments=["checkout-a", "checkout-b"], quantile=0.99) == {}
     istio = grouped("Istio", Queries(), namespace="shop", service="checkout", deployments=["a", "b"], quantile=0.9)
     assert set(istio) == {"arrival_rate", "latency"}  # by destination service, whatever the pods
-    assert istio["latency"].row == (("destination_service_namespace", "shop"), ("destination_service_name", "checkout"))
+    assert istio["latency"].row == (("namespace", "shop"), ("destination_service_namespace", "shop"),
+                                    ("destination_service_name", "checkout"))
+
+
+def test_istio_series_a_pod_in_another_namespace_exports_for_this_service_count_for_nothing() -> None:
+    """Any pod can export series naming any destination: only those scraped in the service's own
+    namespace count, in its own query and in its row of the grouped one."""
+    one = render("Istio", Queries(), namespace="shop", service="checkout", deployments=["checkout"], quantile=0.9)
+    assert 'namespace="shop", destination_service_namespace="shop"' in one["arrival_rate"]
+    istio = grouped("Istio", Queries(), namespace="shop", service="checkout", deployments=["checkout"], quantile=0.9)
+    labels = tuple(label for label, _ in istio["arrival_rate"].row)
+    series = [{"metric": {"namespace": namespace, "destination_service_namespace": "shop",
+                          "destination_service_name": "checkout"}, "value": [NOW, value]}
+              for namespace, value in (("shop", "5"), ("intruder", "500"))]
+    row = tuple(value for _, value in istio["arrival_rate"].row)
+    assert Grouped.of(series, None, labels).answer(row, NOW, 30) == 5.0
 
 
 def test_overridden_signals_and_custom_queries_are_never_grouped() -> None:
