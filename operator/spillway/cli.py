@@ -56,6 +56,38 @@ def _crd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render(args: argparse.Namespace) -> int:
+    from spillway.rendering import RenderError, render
+
+    try:
+        text = sys.stdin.read() if args.filename == "-" else Path(args.filename).read_text()
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except (OSError, yaml.YAMLError) as err:
+        print(f"spillway render: {args.filename}: {err}", file=sys.stderr)
+        return 2
+    rendered: list[dict[str, Any]] = []
+    for index, document in enumerate(documents):
+        name = (document.get("metadata") or {}).get("name") if isinstance(document, dict) else None
+        try:
+            if not isinstance(document, dict):
+                raise RenderError("not a mapping")
+            rendered += render(document)
+        except RenderError as err:
+            print(f"spillway render: {args.filename}: document {index + 1}{f' ({name})' if name else ''}: {err}",
+                  file=sys.stderr)
+            return 2
+    sys.stdout.write(yaml.dump_all(rendered, Dumper=_BlockDumper, sort_keys=False, width=120))
+    return 0
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (haproxy.cfg, redis.conf, scripts) as literal blocks, as one reads them."""
+
+
+_BlockDumper.add_representer(str, lambda dumper, data: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", data, style="|" if "\n" in data else None))
+
+
 def _run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
@@ -108,6 +140,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--kubeconfig", default=None, help="kubeconfig to use outside a cluster")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)
+
+    render = commands.add_parser("render", help=(
+        "print every object the operator would create for the ScalableServices in a file, without a cluster "
+        "(generated secrets as placeholders)"))
+    render.add_argument("-f", "--filename", required=True, help="a YAML file of ScalableServices, or - for stdin")
+    render.set_defaults(func=_render)
 
     crd = commands.add_parser("crd", help="write the CRD generated from the models")
     crd.add_argument("-o", "--output", default=str(DEFAULT_CRD_PATH), help="file to write, or - for stdout")
