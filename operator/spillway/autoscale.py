@@ -27,6 +27,7 @@ from spillway.api import SpecError, parse_spec
 from spillway.api.spec import Prometheus, ScalableServiceSpec
 from spillway.api.status import rfc3339
 from spillway.capacity import Unschedulable, unschedulable
+from spillway.children import controlled_by
 from spillway.metrics.presets import grouped, latency_kind, render
 from spillway.ports import Cluster, Credentials, GroupedSignalSource, Reading, SignalSource
 from spillway.reporting import Report
@@ -285,8 +286,11 @@ def _deployment_names(owner: Owner, spec: ScalableServiceSpec) -> list[str]:
 
 
 def _deployments(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec) -> dict[str, dict[str, Any]]:
+    """The Deployments to scale: the adopted one, or those of the names Spillway gives its own that
+    it controls (a Deployment of such a name that is someone else's is never scaled)."""
     found = {n: cluster.get("apps/v1", "Deployment", owner.namespace, n) for n in _deployment_names(owner, spec)}
-    return {n: d for n, d in found.items() if d is not None}
+    return {n: d for n, d in found.items()
+            if d is not None and (spec.target_ref is not None or controlled_by(d, owner.uid))}
 
 
 def _scale(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, deployments: dict[str, dict[str, Any]],

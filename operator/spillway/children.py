@@ -11,9 +11,40 @@ from spillway.resources.compare import covers, fingerprinted
 from spillway.resources.meta import Owner, selector_labels
 
 
+class NameConflict(Exception):
+    """A child's name is held by an object this ScalableService does not control: it is left
+    untouched (server-side apply with forced conflicts would take it over, and the owner
+    reference would let garbage collection delete it with the ScalableService)."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind, self.name = kind, name
+        super().__init__(f"{kind} {name} exists and is not this ScalableService's; Spillway leaves it untouched. "
+                         f"Rename the ScalableService, or delete or rename that {kind}.")
+
+
+def controlled_by(obj: dict[str, Any], uid: str) -> bool:
+    """Whether `obj` carries a controller owner reference to the object of `uid`."""
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in obj["metadata"].get("ownerReferences") or [])
+
+
+def check_ours(desired: dict[str, Any], live: dict[str, Any] | None) -> None:
+    """NameConflict when `live` exists and is not controlled by `desired`'s controller."""
+    uid = next((ref["uid"] for ref in desired["metadata"].get("ownerReferences") or [] if ref.get("controller")),
+               None)
+    if uid is not None:
+        check_owner(uid, desired["kind"], desired["metadata"]["name"], live)
+
+
+def check_owner(uid: str, kind: str, name: str, live: dict[str, Any] | None) -> None:
+    """NameConflict when `live` (the `kind` named `name`) exists and is not controlled by `uid`."""
+    if live is not None and not controlled_by(live, uid):
+        raise NameConflict(kind, name)
+
+
 def apply_changed(cluster: Cluster, obj: dict[str, Any], live: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
     """`obj` applied unless `live` already covers it: the object as the cluster has it, and the
-    writes made (0 or 1)."""
+    writes made (0 or 1). NameConflict, nothing written, when `live` is someone else's."""
+    check_ours(obj, live)
     desired = fingerprinted(obj)
     if live is not None and covers(live, desired):
         return live, 0

@@ -12,10 +12,11 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from spillway import GROUP, KIND, VERSION
 from spillway.api import SpecError, parse_spec
 from spillway.api.spec import ScalableServiceSpec
 from spillway.capacity import reconcile_headroom
-from spillway.children import apply_changed, remove_owned
+from spillway.children import NameConflict, apply_changed, check_owner, remove_owned
 from spillway.ports import Cluster, ClusterError, RedisPort
 from spillway.api.status import find_condition
 from spillway.reporting import Conditions, Outcome, Report
@@ -62,7 +63,7 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: Redi
     adopted = None
     if spec.target_ref is not None:
         adopted = cluster.get("apps/v1", "Deployment", owner.namespace, spec.target_ref.name)
-        problem = _adoption_problem(spec, adopted)
+        problem = _adoption_problem(spec, adopted) or _targeted_first_by(cluster, owner, spec.target_ref.name)
         if problem is not None:
             conditions = report.set(conditions, "Ready", False, *problem)
             return report.publish({"conditions": conditions}, ready=False, message=problem[1])
@@ -96,6 +97,9 @@ def reconcile(cluster: Cluster, body: dict[str, Any], now: datetime, probe: Redi
         room = reconcile_headroom(cluster, owner, spec, replicas, app_deployments, settings or headroom.Settings(),
                                   cleanup, str((find_condition(conditions, "HeadroomReady") or {}).get("reason")))
         report.writes += room.writes
+    except NameConflict as err:
+        conditions = report.set(conditions, "Ready", False, "NameConflict", str(err))
+        return report.publish({"conditions": conditions}, ready=False, message=str(err))
     except ClusterError as err:
         if err.retryable:
             raise
@@ -158,6 +162,19 @@ def _adoption_problem(spec: ScalableServiceSpec, adopted: dict[str, Any] | None)
         return "TargetUnsupported", (
             f"Deployment {name!r} selects its pods with matchExpressions only; Spillway needs matchLabels.")
     return None
+
+
+def _targeted_first_by(cluster: Cluster, owner: Owner, name: str) -> tuple[str, str] | None:
+    """A problem when another ScalableService of this namespace targeted Deployment `name` before
+    this one (the older keeps it; two would fight over its replica count)."""
+    targeting = [s for s in cluster.list(f"{GROUP}/{VERSION}", KIND, owner.namespace, {})
+                 if ((s.get("spec") or {}).get("targetRef") or {}).get("name") == name]
+    first = min(targeting, key=lambda s: (s["metadata"].get("creationTimestamp") or "", s["metadata"]["name"]),
+                default=None)
+    if first is None or first["metadata"].get("uid") == owner.uid:
+        return None
+    return "TargetTaken", (f"Deployment {name!r} (spec.targetRef) is already scaled by ScalableService "
+                           f"{first['metadata']['name']!r}; Spillway leaves it to that one.")
 
 
 def _live_deployments(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec,
@@ -232,10 +249,13 @@ def _apply_balancer(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, o
     them); on a new generation, the objects of a provider no longer in use removed."""
     if haproxy.needs_cookie_key(spec):
         name = haproxy.cookie_secret_name(owner)
-        if cluster.get("v1", "Secret", owner.namespace, name) is None:
+        found = cluster.get("v1", "Secret", owner.namespace, name)
+        check_owner(owner.uid, "Secret", name, found)
+        if found is None:
             # Created once, never rewritten: a new key would log every sticky user out of their replica.
             cluster.create(haproxy.cookie_secret(owner, secrets.token_hex(32)))
             report.writes += 1
+            check_owner(owner.uid, "Secret", name, cluster.get("v1", "Secret", owner.namespace, name))
     applied = []
     for obj in objects:
         found, wrote = apply_changed(cluster, obj, cluster.get(obj["apiVersion"], obj["kind"], owner.namespace,

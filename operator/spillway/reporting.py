@@ -17,7 +17,8 @@ from spillway.resources.balancing.base import NOT_HONOURED as BALANCING_NOT_HONO
 
 Conditions = list[dict[str, object]]
 # Reasons that mean a person must act; the others are progress and get Normal events.
-WARNING_REASONS = {"InvalidSpec", "TargetNotFound", "TargetUnsupported", "ApplyFailed", "MetricsUnavailable",
+WARNING_REASONS = {"InvalidSpec", "TargetNotFound", "TargetUnsupported", "TargetTaken", "ApplyFailed", "NameConflict",
+                   "MetricsUnavailable",
                    "SecretUnavailable", *BALANCING_NOT_HONOURED,
                    # the session store's reasons that need a person (sessionstore.state)
                    "SecretNotFound", "SecretKeyNotFound", "InvalidURL", "InvalidSettings", "NoQuorum",

@@ -16,7 +16,7 @@ from typing import Any
 from spillway.api.spec import ScalableServiceSpec
 from spillway.ports import Cluster, RedisPort
 from spillway.resources import sessionstore as store
-from spillway.children import apply_changed, remove_owned
+from spillway.children import apply_changed, check_owner, remove_owned
 from spillway.resources.meta import Owner, selector_labels
 from spillway.resources.workload import SESSION_STORE_CHECKSUM
 
@@ -166,11 +166,15 @@ def _password(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec,
     emptied is rewritten with a new password: every user's password then changes and the app
     rolls onto it."""
     name = store.password_name(owner)
-    password = store.stored_password(cluster.get("v1", "Secret", owner.namespace, name))
+    found = cluster.get("v1", "Secret", owner.namespace, name)
+    check_owner(owner.uid, "Secret", name, found)  # someone else's Secret of that name is never the root
+    password = store.stored_password(found)
     if password is not None:
         return password, 0
     cluster.create(store.password_secret(owner, new_password()))
-    password = store.stored_password(cluster.get("v1", "Secret", owner.namespace, name))
+    found = cluster.get("v1", "Secret", owner.namespace, name)
+    check_owner(owner.uid, "Secret", name, found)  # another writer's, created meanwhile
+    password = store.stored_password(found)
     if password is None:
         password = new_password()
         cluster.apply(store.password_secret(owner, password))

@@ -185,6 +185,29 @@ def test_invalid_spec_from_an_older_crd_is_reported_not_acted_on(k: Kubectl, ns:
         assert k.get("deployment", "typo", ns) is None
 
 
+def test_a_name_held_by_someone_elses_object_is_never_taken_over(k: Kubectl, ns: str, kube: Any) -> None:
+    """A Service of the ScalableService's name that a person made: Spillway leaves it as it is
+    (no owner reference, so deleting the ScalableService cannot collect it) and says so as
+    NameConflict with an Event."""
+    theirs = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "taken", "namespace": ns},
+              "spec": {"selector": {"app": "theirs"}, "ports": [{"port": 8443}]}}
+    k.apply(theirs)
+    before = k.get("service", "taken", ns)
+    with running_operator(kube.kubeconfig):
+        k.apply(scalable_service("taken", ns))
+        ssvc = k.wait_for("ssvc", "taken", ns, lambda s: (condition(s, "Ready") or {}).get("reason") == "NameConflict",
+                          what="Ready=False NameConflict")
+        assert "Service taken exists and is not this ScalableService's" in condition(ssvc, "Ready")["message"]
+        events = k.items("events.events.k8s.io", ns)
+        assert any(e.get("reason") == "NameConflict" and e["regarding"]["name"] == "taken" for e in events)
+        after = k.get("service", "taken", ns)
+        assert after["metadata"].get("ownerReferences") is None
+        assert (after["spec"]["selector"], after["spec"]["ports"][0]["port"]) == ({"app": "theirs"}, 8443)
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+        k.run("delete", "ssvc", "taken", "-n", ns, "--wait=true", "--timeout=60s")
+    assert k.get("service", "taken", ns) is not None, "deleting the ScalableService leaves their Service"
+
+
 def test_what_this_cluster_or_version_cannot_honour_is_reported_and_traffic_still_flows(k: Kubectl, ns: str,
                                                                                          kube: Any) -> None:
     # This cluster has no Istio: the DestinationRule cannot exist, the rest is reconciled.

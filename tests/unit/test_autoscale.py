@@ -316,3 +316,15 @@ def test_an_interval_on_a_new_generation_leaves_its_cleanup_to_the_reconcile(clu
     reconcile(cluster, body, NOW + timedelta(seconds=16))
     assert cluster.get("apps/v1", "Deployment", "shop", "checkout-haproxy") is None
     assert body["status"]["observedGeneration"] == 2
+
+
+def test_a_deployment_of_its_name_that_is_someone_elses_is_never_scaled(cluster: FakeCluster) -> None:
+    """The reconcile refuses to take it over (NameConflict); the scaling loop never scales it."""
+    cluster.objects[("apps/v1", "Deployment", "shop", "checkout")] = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "checkout", "namespace": "shop"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "theirs"}}}}
+    body = _setup(cluster)
+    assert _condition(body, "Ready")["reason"] == "NameConflict"
+    autoscale(cluster, FakeSignals(Reading({"queue_depth": 600.0, "in_flight": 10.0})), body, NOW)
+    assert cluster.get("apps/v1", "Deployment", "shop", "checkout")["spec"]["replicas"] == 1
+    assert not any(w[0] == "scale" for w in cluster.writes)

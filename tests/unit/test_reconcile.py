@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -384,3 +386,59 @@ def test_headroom_of_pools_gives_each_pool_its_share(cluster: FakeCluster) -> No
     small = cluster.get("apps/v1", "Deployment", "shop", "checkout-small-headroom")
     assert (large["spec"]["replicas"], small["spec"]["replicas"]) == (3, 1)
     assert large["spec"]["template"]["spec"]["nodeSelector"] == {"size": "l"}
+
+
+# --- no takeover ------------------------------------------------------------------------------------
+
+def _theirs(cluster: FakeCluster, api_version: str, kind: str, name: str, **extra: Any) -> dict[str, Any]:
+    """An object of a child's name that someone else made: no owner reference."""
+    obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": "shop"}, **extra}
+    cluster.objects[(api_version, kind, "shop", name)] = obj
+    return copy.deepcopy(obj)
+
+
+@pytest.mark.parametrize(("api_version", "kind", "name", "spec", "extra"), [
+    ("v1", "Service", "checkout", {}, {"spec": {"selector": {"app": "theirs"}}}),
+    ("apps/v1", "Deployment", "checkout", {}, {"spec": {"replicas": 7, "selector": {"matchLabels": {"a": "b"}}}}),
+    ("policy/v1", "PodDisruptionBudget", "checkout", {}, {"spec": {"maxUnavailable": 0}}),
+    ("v1", "ConfigMap", "checkout-haproxy", {"balancing": {"provider": "HAProxy"}}, {"data": {"x": "y"}}),
+    ("v1", "Secret", "checkout-balancer", {"balancing": {"provider": "HAProxy", "affinity": {"type": "Cookie"}}},
+     {"data": {"cookie-key": "dGhlaXJz"}}),
+    ("v1", "Secret", "checkout-redis-password", {"sessionStore": {"type": "Redis"}},
+     {"data": {"password": "dGhlaXItb3duLXBhc3N3b3JkLTAxMjM0NTY3ODk="}}),
+])
+def test_a_childs_name_held_by_someone_elses_object_is_a_name_conflict_and_it_is_left_untouched(
+        cluster: FakeCluster, api_version: str, kind: str, name: str, spec: dict[str, Any],
+        extra: dict[str, Any]) -> None:
+    before = _theirs(cluster, api_version, kind, name, **extra)
+    body = resource(minimal_spec(**spec))
+    reconcile(cluster, body, NOW)
+    assert cluster.objects[(api_version, kind, "shop", name)] == before, "their object is untouched"
+    assert not any(w[1:] == (kind, name) for w in cluster.writes if w[0] != "status")
+    ready = _condition(body, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NameConflict")
+    assert ready["message"] == (f"{kind} {name} exists and is not this ScalableService's; Spillway leaves it "
+                                f"untouched. Rename the ScalableService, or delete or rename that {kind}.")
+    assert ("Warning", "NameConflict", ready["message"]) in cluster.events
+
+
+def test_a_second_service_targeting_a_targeted_deployment_is_refused(cluster: FakeCluster) -> None:
+    cluster.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "legacy", "namespace": "shop"},
+                   "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "legacy"}}, "template": {}}})
+    first = resource({"targetRef": {"name": "legacy"}, "port": 8080, "replicas": {"min": 3, "max": 6}}, name="first")
+    second = resource({"targetRef": {"name": "legacy"}, "port": 8080, "replicas": {"min": 5, "max": 6}},
+                      name="second")
+    first["metadata"].update(uid="first-uid", creationTimestamp="2026-11-24T11:00:00Z")
+    second["metadata"].update(uid="second-uid", creationTimestamp="2026-11-24T11:30:00Z")
+    for body in (first, second):
+        cluster.objects[("spillway.io/v1alpha1", "ScalableService", "shop", body["metadata"]["name"])] = body
+    reconcile(cluster, first, NOW)
+    cluster.writes.clear()
+    reconcile(cluster, second, NOW)
+    assert [w for w in cluster.writes if w[0] != "status"] == []
+    assert cluster.get("apps/v1", "Deployment", "shop", "legacy")["spec"]["replicas"] == 3
+    ready = _condition(second, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "TargetTaken")
+    assert ready["message"] == ("Deployment 'legacy' (spec.targetRef) is already scaled by ScalableService "
+                                "'first'; Spillway leaves it to that one.")
+    assert _condition(first, "Ready")["reason"] != "TargetTaken"
