@@ -21,7 +21,7 @@ WARNING_REASONS = {"InvalidSpec", "TargetNotFound", "TargetUnsupported", "Target
                    "MetricsUnavailable",
                    "SecretUnavailable", *BALANCING_NOT_HONOURED,
                    # the session store's reasons that need a person (sessionstore.state)
-                   "SecretNotFound", "SecretKeyNotFound", "InvalidURL", "InvalidSettings", "NoQuorum",
+                   "SecretNotFound", "SecretKeyNotFound", "InvalidURL", "InvalidSettings", "NoQuorum", "CredentialsLost",
                    # a spec filled in with defaults, and what the cluster cannot give (spillway.reconcile,
                    # spillway.autoscale)
                    "DefaultRequests", "Unschedulable", "PriorityClassNotFound", "PriorityNotLower",

@@ -118,15 +118,35 @@ def test_the_password_survives_a_spec_edit_and_a_new_operator(cluster: FakeClust
         ("create", "Secret", "checkout-redis-password")]
 
 
-def test_an_emptied_password_secret_gets_a_new_password_and_the_app_rolls(cluster: FakeCluster) -> None:
+@pytest.mark.parametrize("loss", ["emptied", "deleted"])
+def test_a_lost_root_password_is_reported_and_nothing_changes(cluster: FakeCluster, loss: str) -> None:
+    """Never regenerated while Redis runs with the old one: a new password would reach the app
+    and not Redis. CredentialsLost, a Warning, no write but status: not the Secret, not Redis, not
+    the app."""
     body = resource(_store(type="Redis", redis={"mode": "Standalone"}))
     _reconcile(cluster, body)
-    first = _password(cluster)
-    checksum = _template(cluster)["metadata"]["annotations"]["spillway.io/session-store-checksum"]
-    cluster.objects[("v1", "Secret", "shop", "checkout-redis-password")]["data"] = {}
+    secret_key = ("v1", "Secret", "shop", "checkout-redis-password")
+    if loss == "emptied":
+        cluster.objects[secret_key]["data"] = {}
+    else:
+        del cluster.objects[secret_key]
+    others = {k: copy.deepcopy(v) for k, v in cluster.objects.items() if k != secret_key}
+    writes = len(cluster.writes)
     _reconcile(cluster, body, at=30)
-    assert _password(cluster) not in (None, first)
-    assert _template(cluster)["metadata"]["annotations"]["spillway.io/session-store-checksum"] != checksum
+    assert [w for w in cluster.writes[writes:] if w[0] != "status"] == []
+    assert {k: v for k, v in cluster.objects.items() if k != secret_key} == others
+    assert _password(cluster) is None
+    condition = _condition(body, "SessionStoreReady")
+    assert condition is not None and (condition["status"], condition["reason"]) == ("False", "CredentialsLost")
+    state = "holds no usable password" if loss == "emptied" else "is gone"
+    assert condition["message"].startswith(f"Secret 'checkout-redis-password', the session store's root password, "
+                                           f"{state} while Redis runs")
+    assert ("Warning", "CredentialsLost", condition["message"]) in cluster.events
+    # Deleting the Redis StatefulSet starts the store afresh, with a new password.
+    del cluster.objects[("apps/v1", "StatefulSet", "shop", "checkout-redis")]
+    _reconcile(cluster, body, at=60)
+    assert _password(cluster) is not None
+    assert _condition(body, "SessionStoreReady")["reason"] != "CredentialsLost"
 
 
 def _template(cluster: FakeCluster) -> dict[str, Any]:
