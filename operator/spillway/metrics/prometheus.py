@@ -83,6 +83,46 @@ def _clip(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+# The most an answer may hold, decoded: a grouped query over a thousand services answers a few
+# hundred kilobytes; an endpoint that sends more is refused rather than held in memory.
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+
+
+class AnswerTooLarge(requests.RequestException):
+    """An answer over MAX_ANSWER_BYTES."""
+
+
+class BoundedSession(requests.Session):
+    """A requests session whose every answer is read whole within `deadline_seconds` of the
+    request and up to `max_bytes`: a per-read timeout alone lets a server that trickles a byte at
+    a time hold a reader forever, and an unbounded body lets it fill the operator's memory."""
+
+    def __init__(self, deadline_seconds: float, max_bytes: int = MAX_ANSWER_BYTES) -> None:
+        super().__init__()
+        self.deadline_seconds, self.max_bytes = deadline_seconds, max_bytes
+
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        began = time.monotonic()
+        kwargs["stream"] = True
+        response = super().request(method, url, *args, **kwargs)
+        body = bytearray()
+        try:
+            while True:
+                if time.monotonic() - began > self.deadline_seconds:
+                    raise requests.Timeout(f"no whole answer within {self.deadline_seconds:g}s")
+                chunk = response.raw.read1(64 * 1024, decode_content=True)  # what has arrived, at once
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise AnswerTooLarge(f"the answer is over {self.max_bytes} bytes")
+        finally:
+            response.close()
+        response._content = bytes(body)  # read here, as `response.content` would have
+        response._content_consumed = True
+        return response
+
+
 class PrometheusReader:
     """Reads every configured signal in one pass; a failure of one never hides the others."""
 
@@ -96,10 +136,10 @@ class PrometheusReader:
         self.timeout_seconds = timeout_seconds
         self.retries, self.backoff_seconds = retries, backoff_seconds
         self.clock = clock
+        session = BoundedSession(timeout_seconds)
+        session.verify = False if creds.insecure_skip_verify else (creds.ca_file or True)
         self.client = PrometheusConnect(url=url.rstrip("/"), headers=headers, disable_ssl=creds.insecure_skip_verify,
-                                        retry=retry, auth=creds.basic_auth, timeout=timeout_seconds)
-        if creds.ca_file and not creds.insecure_skip_verify:
-            self.client._session.verify = creds.ca_file
+                                        retry=retry, auth=creds.basic_auth, timeout=timeout_seconds, session=session)
 
     def read(self, queries: dict[str, str], max_age_seconds: float) -> Reading:
         values: dict[str, float] = {}
@@ -153,6 +193,8 @@ def _reason(err: Exception, timeout_seconds: float) -> str:
                  and not isinstance(cause, urllib3.exceptions.NewConnectionError))
     if isinstance(err, requests.Timeout) or timed_out:
         return f"no answer within {timeout_seconds:g}s"
+    if isinstance(err, AnswerTooLarge):
+        return f"the answer is over {MAX_ANSWER_BYTES // (1024 * 1024)} MiB"
     if isinstance(err, requests.exceptions.SSLError):
         return "TLS verification failed"
     if isinstance(err, requests.ConnectionError):

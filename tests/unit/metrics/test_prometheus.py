@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from spillway.metrics.prometheus import PrometheusReader, interpret
+from spillway.metrics.prometheus import MAX_ANSWER_BYTES, PrometheusReader, interpret
 from spillway.ports import Credentials
 
 NOW = 1_800_000_000.0
@@ -32,6 +32,13 @@ class Raw:
 
     def __init__(self, body: bytes) -> None:
         self.body = body
+
+
+class Trickle:
+    """A body sent a byte every `every` seconds: each read gets data long before a read times out."""
+
+    def __init__(self, body: bytes, every: float) -> None:
+        self.body, self.every = body, every
 
 
 class Script:
@@ -48,6 +55,18 @@ def make_handler(script: Script) -> type[BaseHTTPRequestHandler]:
             queue = script.answers[query]
             status, result, delay = queue.pop(0) if len(queue) > 1 else queue[0]
             time.sleep(delay)
+            if isinstance(result, Trickle):  # headers, then a byte at a time: bounded, ends by itself
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(result.body)))
+                    self.end_headers()
+                    for byte in result.body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(result.every)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                return
             if isinstance(result, Raw):
                 body = result.body
             else:
@@ -168,6 +187,26 @@ def test_a_timeout_and_a_refused_connection_are_named_by_fixed_reasons(server: t
         refused = f"http://127.0.0.1:{bound.getsockname()[1]}"
         assert PrometheusReader(refused, 2, retries=0).read({"latency": "q"}, 30).missing == {
             "latency": "the query failed: the connection failed"}
+
+
+def test_a_server_that_trickles_its_answer_is_cut_at_the_querys_deadline(server: tuple[str, Script]) -> None:
+    url, script = server
+    body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": sample("9")}}).encode()
+    script.answers = {"slow": [(200, Trickle(body[:40], every=0.1), 0)]}  # 4 s in all, a byte each 0.1 s
+    began = time.monotonic()
+    reading = PrometheusReader(url, 1.0, retries=0, clock=lambda: NOW).read({"latency": "slow"}, 30)
+    assert reading.missing == {"latency": "the query failed: no answer within 1s"}
+    assert time.monotonic() - began < 2.0
+
+
+def test_an_answer_over_the_cap_is_refused_not_held(server: tuple[str, Script]) -> None:
+    url, script = server
+    padding = "x" * (MAX_ANSWER_BYTES + 1)
+    script.answers = {"big": [(200, Raw(json.dumps({"status": "success", "padding": padding}).encode()), 0)],
+                      "fine": [(200, sample("3"), 0)]}
+    reading = PrometheusReader(url, 5, retries=0, clock=lambda: NOW).read({"latency": "big", "queue_depth": "fine"}, 30)
+    assert reading.missing == {"latency": "the query failed: the answer is over 8 MiB"}
+    assert reading.values == {"queue_depth": 3.0}
 
 
 def test_reads_each_signal_and_names_what_is_missing(server: tuple[str, Script]) -> None:
