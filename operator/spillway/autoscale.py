@@ -15,11 +15,8 @@ scale patch succeeded; a paused resource records nothing.
 from __future__ import annotations
 
 import base64
-import hashlib
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from spillway import telemetry
@@ -317,19 +314,15 @@ def _credentials(cluster: Cluster, namespace: str, prometheus: Prometheus) -> Cr
             raise SecretProblem(f"Secret {name!r} has no key {key!r}")
         return base64.b64decode(data).decode()
 
-    bearer = basic = ca_file = None
+    bearer = basic = ca_pem = None
     if prometheus.bearer_token_secret_ref:
         bearer = value(prometheus.bearer_token_secret_ref.name, prometheus.bearer_token_secret_ref.key)
     if prometheus.basic_auth_secret_ref:
         ref = prometheus.basic_auth_secret_ref.name
         basic = (value(ref, "username"), value(ref, "password"))
     if prometheus.ca_secret_ref:
-        pem = value(prometheus.ca_secret_ref.name, prometheus.ca_secret_ref.key)
-        path = Path(tempfile.gettempdir()) / f"spillway-ca-{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
-        if not path.exists():
-            path.write_text(pem)
-        ca_file = str(path)
-    return Credentials(bearer_token=bearer, basic_auth=basic, ca_file=ca_file,
+        ca_pem = value(prometheus.ca_secret_ref.name, prometheus.ca_secret_ref.key)
+    return Credentials(bearer_token=bearer, basic_auth=basic, ca_pem=ca_pem,
                        insecure_skip_verify=prometheus.insecure_skip_verify)
 
 

@@ -72,7 +72,7 @@ class Credentials:
 
     bearer_token: str | None = None
     basic_auth: tuple[str, str] | None = None
-    ca_file: str | None = None
+    ca_pem: str | None = None  # the CA bundle itself, held in memory (never written to a file)
     insecure_skip_verify: bool = False
 
     def __repr__(self) -> str:  # never print a secret, even in a traceback

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import base64
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,6 +101,22 @@ def test_bearer_token_comes_from_the_secret_and_stays_out_of_status(cluster: Fak
     autoscale(cluster, source, body, NOW)
     assert source.calls[0]["credentials"].bearer_token == "t0ps3cret"
     assert "t0ps3cret" not in repr(body["status"]) and "t0ps3cret" not in repr(cluster.events)
+
+
+def test_a_ca_bundle_is_read_into_memory_and_never_written_to_a_file(cluster: FakeCluster,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    cluster.objects[("v1", "Secret", "shop", "prom-ca")] = {
+        "metadata": {"name": "prom-ca"}, "data": {"ca.crt": base64.b64encode(pem.encode()).decode()}}
+    body = _setup(cluster)
+    body["spec"]["scaling"]["prometheus"] = {**PROM, "caSecretRef": {"name": "prom-ca", "key": "ca.crt"}}
+    source = FakeSignals(Reading({"queue_depth": 1.0}))
+    autoscale(cluster, source, body, NOW)
+    assert source.calls[0]["credentials"].ca_pem == pem
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_secret_is_a_condition(cluster: FakeCluster) -> None:

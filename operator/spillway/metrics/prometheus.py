@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import requests
 import urllib3
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from spillway import telemetry
@@ -123,6 +125,28 @@ class BoundedSession(requests.Session):
         return response
 
 
+class TrustAdapter(HTTPAdapter):
+    """Verifies servers against the CA in `context` (loaded from memory) and that CA alone:
+    requests would otherwise add its default bundle, or need the CA as a file."""
+
+    def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
+        self.context = context
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self.context
+        super().init_poolmanager(*args, **kwargs)
+
+    def build_connection_pool_key_attributes(self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+                                             ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        pool["ssl_context"] = self.context
+        return host, pool
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        conn.cert_reqs, conn.ca_certs, conn.ca_cert_dir = "CERT_REQUIRED", None, None
+
+
 class PrometheusReader:
     """Reads every configured signal in one pass; a failure of one never hides the others."""
 
@@ -137,9 +161,13 @@ class PrometheusReader:
         self.retries, self.backoff_seconds = retries, backoff_seconds
         self.clock = clock
         session = BoundedSession(timeout_seconds)
-        session.verify = False if creds.insecure_skip_verify else (creds.ca_file or True)
+        session.verify = not creds.insecure_skip_verify
         self.client = PrometheusConnect(url=url.rstrip("/"), headers=headers, disable_ssl=creds.insecure_skip_verify,
                                         retry=retry, auth=creds.basic_auth, timeout=timeout_seconds, session=session)
+        if creds.ca_pem and not creds.insecure_skip_verify:
+            # After the client's own adapter, at the same prefix: this one replaces it.
+            session.mount(self.client.url, TrustAdapter(ssl.create_default_context(cadata=creds.ca_pem),
+                                                        max_retries=retry))
 
     def read(self, queries: dict[str, str], max_age_seconds: float) -> Reading:
         values: dict[str, float] = {}

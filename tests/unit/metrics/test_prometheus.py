@@ -267,10 +267,15 @@ def test_tls_is_verified_against_the_ca_from_the_secret(tmp_path: Path) -> None:
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"https://127.0.0.1:{httpd.server_address[1]}"
     try:
-        trusted = PrometheusReader(url, 2, Credentials(ca_file=cert), retries=0, clock=lambda: NOW)
+        trusted = PrometheusReader(url, 2, Credentials(ca_pem=Path(cert).read_text()), retries=0, clock=lambda: NOW)
         assert trusted.read({"queue_depth": "q"}, 30).values == {"queue_depth": 3.0}
         untrusted = PrometheusReader(url, 2, retries=0, clock=lambda: NOW).read({"queue_depth": "q"}, 30)
         assert untrusted.values == {} and untrusted.missing == {"queue_depth": "the query failed: TLS verification failed"}
+        (tmp_path / "other").mkdir()
+        other, _ = _self_signed(tmp_path / "other")  # another CA: the one named is the only one trusted
+        elsewhere = PrometheusReader(url, 2, Credentials(ca_pem=Path(other).read_text()), retries=0, clock=lambda: NOW)
+        assert elsewhere.read({"queue_depth": "q"}, 30).missing == {
+            "queue_depth": "the query failed: TLS verification failed"}
         skipping = PrometheusReader(url, 2, Credentials(insecure_skip_verify=True), retries=0, clock=lambda: NOW)
         assert skipping.read({"queue_depth": "q"}, 30).values == {"queue_depth": 3.0}
     finally:
