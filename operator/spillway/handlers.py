@@ -25,12 +25,17 @@ from spillway.kube.cluster import KubeCluster, connection, load_api_client
 from spillway.metrics.prometheus import PrometheusSignals
 from spillway.ports import ClusterError
 from spillway.kube.sentinels import RedisClient
+from spillway.lanes import Lanes
 from spillway.reconcile import reconcile
 from spillway.resources import headroom, sessionstore
 from spillway.resources.meta import Owner
 from spillway.sessions import Follower
 
 RETRY_SECONDS = 10
+# The blocking work of the daemons, on pools of their own, in lanes by namespace (spillway.lanes):
+# a tenant whose Prometheus or sentinels hang holds at most a quarter of a pool.
+SCALING = Lanes("scaling", threads=16, per_key=4)
+FOLLOWING = Lanes("following", threads=8, per_key=2)
 KOPF_PREFIX = f"kopf.{GROUP}"
 # How often a Sentinel-mode store's sentinels are asked who the primary is, between reconciles:
 # the write Service follows a failover within about this much of the sentinels' agreement.
@@ -131,7 +136,7 @@ async def scaling_loop(stopped: kopf.DaemonStopped, name: str, namespace: str | 
         due = time.monotonic()
         while not stopped:
             # kopf keeps `body` current from its watch: reading the spec needs no request.
-            interval = await asyncio.to_thread(_scale_once, memo, namespace, name, copy.deepcopy(dict(body)), due)
+            interval = await SCALING.run(namespace, _scale_once, memo, namespace, name, copy.deepcopy(dict(body)), due)
             if interval is None:
                 return
             due = time.monotonic() + interval
@@ -173,10 +178,10 @@ async def primary_follower(stopped: kopf.DaemonStopped, name: str, namespace: st
     owner = Owner(name=name, namespace=namespace, uid=uid)
     while not stopped:
         try:
-            primary = await asyncio.to_thread(follower.changed, memo.cluster, memo.probe, owner)
+            primary = await FOLLOWING.run(namespace, follower.changed, memo.cluster, memo.probe, owner)
             if primary is not None:
-                await asyncio.to_thread(_reconcile, memo, namespace, name, False)
-                await asyncio.to_thread(follower.settle, memo.cluster, owner, primary)
+                await FOLLOWING.run(namespace, _reconcile, memo, namespace, name, False)
+                await FOLLOWING.run(namespace, follower.settle, memo.cluster, owner, primary)
         except Exception:  # noqa: BLE001 - the follower must outlive any one look
             log.exception("following the primary of %s/%s failed", namespace, name)
             follower.addresses = []
