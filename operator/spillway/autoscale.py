@@ -15,9 +15,12 @@ scale patch succeeded; a paused resource records nothing.
 from __future__ import annotations
 
 import base64
+import ipaddress
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from spillway import telemetry
 from spillway.api import SpecError, parse_spec
@@ -69,7 +72,38 @@ class Observation:
 
 
 class SecretProblem(Exception):
-    pass
+    def __init__(self, message: str, reason: str = "SecretUnavailable") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# A Secret is read as Prometheus credentials only when it carries this label: whoever may create a
+# ScalableService, but not read Secrets, could otherwise send any Secret of the namespace to a
+# URL of their choosing.
+CREDENTIALS_LABEL = "spillway.io/prometheus-credentials"
+# The operator's allow-list of Prometheus URL prefixes (the chart's prometheus.allowedURLPrefixes),
+# comma-separated; empty: any URL but those refused below.
+URL_PREFIXES_ENV = "SPILLWAY_PROMETHEUS_URL_PREFIXES"
+# Never a Prometheus: the API server (the operator's own token would not be sent, but its answers
+# would drive scaling) and link-local addresses (cloud metadata services).
+_API_SERVER_HOSTS = ("kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
+
+
+def url_refusal(url: str, prefixes: list[str], api_server_host: str | None) -> str | None:
+    """Why the operator does not query `url`, or None. Pure."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in (*_API_SERVER_HOSTS, (api_server_host or "").lower().strip("[]")) and host:
+        return f"{url} is the Kubernetes API server, not a Prometheus"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None and address.is_link_local:
+        return f"{url} is a link-local address (such as a cloud's metadata service), never a Prometheus"
+    if prefixes and not any(url.startswith(prefix) for prefix in prefixes):
+        return (f"{url} is outside the Prometheus URLs this operator may query ({', '.join(prefixes)}; the chart's "
+                "prometheus.allowedURLPrefixes)")
+    return None
 
 
 def autoscale(cluster: Cluster, source: SignalSource, body: dict[str, Any], now: datetime,
@@ -90,10 +124,14 @@ def observe(cluster: Cluster, source: SignalSource, body: dict[str, Any]) -> Obs
     if prometheus is None:
         return Observation(None, interval, spec_generation=generation)
     owner = Owner.from_body(body)
+    prefixes = [p.strip() for p in os.environ.get(URL_PREFIXES_ENV, "").split(",") if p.strip()]
+    refused = url_refusal(prometheus.url, prefixes, os.environ.get("KUBERNETES_SERVICE_HOST"))
+    if refused is not None:
+        return Observation(None, interval, ("PrometheusNotAllowed", refused), generation)
     try:
         credentials = _credentials(cluster, owner.namespace, prometheus)
     except SecretProblem as err:
-        return Observation(None, interval, ("SecretUnavailable", str(err)), generation)
+        return Observation(None, interval, (err.reason, str(err)), generation)
     quantile = spec.scaling.targets.latency.quantile if spec.scaling.targets.latency else 0.95
     source_name, overrides, deployments = spec.scaling.metrics_source, spec.scaling.queries, _deployment_names(owner, spec)
     queries = render(source_name, overrides, namespace=owner.namespace, service=owner.name, deployments=deployments,
@@ -309,6 +347,9 @@ def _credentials(cluster: Cluster, namespace: str, prometheus: Prometheus) -> Cr
         secret = cluster.get("v1", "Secret", namespace, name)
         if secret is None:
             raise SecretProblem(f"Secret {name!r} (scaling.prometheus) does not exist")
+        if ((secret.get("metadata") or {}).get("labels") or {}).get(CREDENTIALS_LABEL) != "true":
+            raise SecretProblem(f"Secret {name!r} (scaling.prometheus) lacks the label {CREDENTIALS_LABEL}=true that "
+                                "lets Spillway send it to Prometheus; nothing was read from it", "SecretNotLabelled")
         data = (secret.get("data") or {}).get(key)
         if data is None:
             raise SecretProblem(f"Secret {name!r} has no key {key!r}")

@@ -19,7 +19,7 @@ Conditions = list[dict[str, object]]
 # Reasons that mean a person must act; the others are progress and get Normal events.
 WARNING_REASONS = {"InvalidSpec", "TargetNotFound", "TargetUnsupported", "TargetTaken", "ApplyFailed", "NameConflict",
                    "MetricsUnavailable",
-                   "SecretUnavailable", *BALANCING_NOT_HONOURED,
+                   "SecretUnavailable", "SecretNotLabelled", "PrometheusNotAllowed", *BALANCING_NOT_HONOURED,
                    # the session store's reasons that need a person (sessionstore.state)
                    "SecretNotFound", "SecretKeyNotFound", "InvalidURL", "InvalidSettings", "NoQuorum", "CredentialsLost",
                    # a spec filled in with defaults, and what the cluster cannot give (spillway.reconcile,

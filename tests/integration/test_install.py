@@ -184,7 +184,8 @@ def test_operator_runs_full_scenarios_with_only_the_charts_rbac(kube: Any, tmp_p
     _token_kubeconfig(k, kube, config)
     since = kube.audit_log.stat().st_size if kube.audit_log else 0
     ns = k.namespace("rbac")
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "prom", "namespace": ns},
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": "prom", "namespace": ns, "labels": {"spillway.io/prometheus-credentials": "true"}},
               "data": {"token": base64.b64encode(b"not-checked").decode()}}
     k.apply(secret)
     log = tmp_path / "operator.log"

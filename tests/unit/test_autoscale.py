@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from spillway.autoscale import Memory, autoscale
+from spillway.autoscale import Memory, autoscale, url_refusal
 from spillway.ports import ClusterError, Credentials, Reading
 from spillway.reconcile import reconcile
 from tests.unit.conftest import minimal_spec, resource
@@ -16,6 +16,7 @@ from tests.unit.fakes import FakeCluster
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 PROM = {"url": "http://prom:9090"}
+LABELLED = {"spillway.io/prometheus-credentials": "true"}
 
 
 class FakeSignals:
@@ -94,7 +95,7 @@ def test_without_prometheus_the_loop_reports_and_does_nothing(cluster: FakeClust
 
 def test_bearer_token_comes_from_the_secret_and_stays_out_of_status(cluster: FakeCluster) -> None:
     cluster.objects[("v1", "Secret", "shop", "prom")] = {
-        "metadata": {"name": "prom"}, "data": {"token": base64.b64encode(b"t0ps3cret").decode()}}
+        "metadata": {"name": "prom", "labels": LABELLED}, "data": {"token": base64.b64encode(b"t0ps3cret").decode()}}
     body = _setup(cluster)
     body["spec"]["scaling"]["prometheus"] = {**PROM, "bearerTokenSecretRef": {"name": "prom", "key": "token"}}
     source = FakeSignals(Reading({"queue_depth": 1.0}))
@@ -110,13 +111,55 @@ def test_a_ca_bundle_is_read_into_memory_and_never_written_to_a_file(cluster: Fa
     monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     cluster.objects[("v1", "Secret", "shop", "prom-ca")] = {
-        "metadata": {"name": "prom-ca"}, "data": {"ca.crt": base64.b64encode(pem.encode()).decode()}}
+        "metadata": {"name": "prom-ca", "labels": LABELLED}, "data": {"ca.crt": base64.b64encode(pem.encode()).decode()}}
     body = _setup(cluster)
     body["spec"]["scaling"]["prometheus"] = {**PROM, "caSecretRef": {"name": "prom-ca", "key": "ca.crt"}}
     source = FakeSignals(Reading({"queue_depth": 1.0}))
     autoscale(cluster, source, body, NOW)
     assert source.calls[0]["credentials"].ca_pem == pem
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_secret_without_the_opt_in_label_is_never_read_nor_sent(cluster: FakeCluster) -> None:
+    cluster.objects[("v1", "Secret", "shop", "other")] = {
+        "metadata": {"name": "other"}, "data": {"token": base64.b64encode(b"not-for-prometheus").decode()}}
+    body = _setup(cluster)
+    body["spec"]["scaling"]["prometheus"] = {**PROM, "bearerTokenSecretRef": {"name": "other", "key": "token"}}
+    source = FakeSignals(Reading({"queue_depth": 1.0}))
+    autoscale(cluster, source, body, NOW)
+    assert source.calls == []
+    metrics = _condition(body, "MetricsAvailable")
+    assert (metrics["status"], metrics["reason"]) == ("False", "SecretNotLabelled")
+    assert metrics["message"] == ("Secret 'other' (scaling.prometheus) lacks the label "
+                                  "spillway.io/prometheus-credentials=true that lets Spillway send it to Prometheus; "
+                                  "nothing was read from it")
+    assert ("Warning", "SecretNotLabelled", metrics["message"]) in cluster.events
+
+
+@pytest.mark.parametrize(("url", "prefixes", "api_host", "refused"), [
+    ("http://prom:9090", [], None, None),
+    ("https://kubernetes.default.svc", [], None, "is the Kubernetes API server"),
+    ("https://10.96.0.1:443", [], "10.96.0.1", "is the Kubernetes API server"),
+    ("http://169.254.169.254/latest", [], None, "is a link-local address"),
+    ("http://[fe80::1]:9090", [], None, "is a link-local address"),
+    ("http://prom.monitoring:9090", ["http://prom.monitoring:9090", "https://thanos."], None, None),
+    ("http://evil.example:9090", ["http://prom.monitoring:9090"], None, "is outside the Prometheus URLs"),
+])
+def test_the_operator_queries_only_the_prometheus_urls_it_may(url: str, prefixes: list[str], api_host: str | None,
+                                                               refused: str | None) -> None:
+    found = url_refusal(url, prefixes, api_host)
+    assert (found is None) if refused is None else (found is not None and refused in found), found
+
+
+def test_a_refused_url_is_a_condition_and_nothing_is_read(cluster: FakeCluster,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPILLWAY_PROMETHEUS_URL_PREFIXES", "http://prometheus.monitoring:9090")
+    body = _setup(cluster)
+    source = FakeSignals(Reading({"queue_depth": 100.0}))
+    autoscale(cluster, source, body, NOW)
+    assert source.calls == [] and not any(w[0] == "scale" for w in cluster.writes)
+    metrics = _condition(body, "MetricsAvailable")
+    assert (metrics["status"], metrics["reason"]) == ("False", "PrometheusNotAllowed")
 
 
 def test_missing_secret_is_a_condition(cluster: FakeCluster) -> None:
