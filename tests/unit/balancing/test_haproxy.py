@@ -329,3 +329,26 @@ def test_the_renderer_refuses_what_the_patterns_should_have_refused(balancing: d
     with pytest.raises(SpecError) as caught:
         render(OWNER, spec, Context(selector=SELECTOR, pool_selectors={}))
     assert str(caught.value).startswith(f"{field}: 'a\\n    http-request deny' cannot be written into haproxy.cfg")
+
+
+@pytest.mark.parametrize(("replicas", "concurrency", "maxconn", "limit"), [
+    (10, 200, 4000, "256Mi"),  # the defaults: 4,000 connections fit in 256Mi
+    (100, 200, 31000, "1094Mi"),
+    (10_000, 200, 200_000, "6705Mi"),  # maxconn's own ceiling
+])
+def test_the_balancers_memory_limit_holds_the_connections_its_config_admits(replicas: int, concurrency: int,
+                                                                            maxconn: int, limit: str) -> None:
+    spec, plan = _plan(replicas={"min": 1, "max": replicas}, capacity={"concurrency": concurrency, "queueLimit": 100},
+                       balancing={"provider": "HAProxy"})
+    config = _objects(plan, "ConfigMap")[0]["data"]["haproxy.cfg"]
+    assert f"    maxconn {maxconn}\n" in config and haproxy.maxconn(spec) == maxconn
+    container = _objects(plan, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["limits"]["memory"] == limit
+    mebibytes = int(limit.removesuffix("Mi"))
+    assert mebibytes * 2**20 >= maxconn * haproxy.CONNECTION_BYTES + haproxy.BASE_MEMORY_MI * 2**20
+
+
+def test_resources_the_user_sets_are_kept_as_they_are() -> None:
+    mine = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}
+    _, plan = _plan(replicas={"min": 1, "max": 10_000}, balancing={"provider": "HAProxy", "haproxy": {"resources": mine}})
+    assert _objects(plan, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["resources"] == mine

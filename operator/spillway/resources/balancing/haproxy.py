@@ -150,17 +150,42 @@ def readiness(spec: ScalableServiceSpec, applied: list[dict[str, Any]]) -> tuple
 # --- haproxy.cfg ---------------------------------------------------------------------------
 
 
+def maxconn(spec: ScalableServiceSpec) -> int:
+    """The balancer's connection bound: what every usable server holds at once plus what may wait
+    for it, and room for the rest (refused at once with 503). With pools of different sizes, the
+    weight-weighted mean server stands for each."""
+    pools: list[Pool | None] = list(spec.pools) or [None]
+    return max(1000, min(200_000, spec.replicas.max * len(pools) * _held(spec) + 1000))
+
+
+def _held(spec: ScalableServiceSpec) -> int:
+    """What one server holds at once plus what may wait for it (the weight-weighted mean server)."""
+    pools: list[Pool | None] = list(spec.pools) or [None]
+    per_server = [(_concurrency(spec, p), _queue_limit(spec, p), p.weight if p else 1) for p in pools]
+    return round(sum((c + q) * w for c, q, w in per_server) / sum(w for _, _, w in per_server))
+
+
+# HAProxy's memory per connection: two buffers of tune.bufsize (16 KiB) and the stream around
+# them; and what the process needs with none.
+CONNECTION_BYTES = 34 * 1024
+BASE_MEMORY_MI = 64
+
+
+def default_resources(spec: ScalableServiceSpec) -> dict[str, Any]:
+    """Requests of a small balancer; a memory limit that holds `maxconn` connections (at least
+    256Mi), so that the connections haproxy.cfg admits never get the container killed."""
+    needed = BASE_MEMORY_MI + -(-maxconn(spec) * CONNECTION_BYTES // 2**20)
+    limit = f"{max(256, needed)}Mi"
+    return DEFAULT_RESOURCES if limit == "256Mi" else {**DEFAULT_RESOURCES, "limits": {"memory": limit}}
+
+
 def haproxy_cfg(owner: Owner, spec: ScalableServiceSpec) -> str:
     backend = owner.name
     capacity = spec.capacity
     pools: list[Pool | None] = list(spec.pools) or [None]
     per_server = [(_concurrency(spec, p), _queue_limit(spec, p), p.weight if p else 1) for p in pools]
     slots = spec.replicas.max
-    # The backend's bound: what every usable server holds at once plus what may wait for it.
-    # With pools of different sizes, the weight-weighted mean server stands for each.
-    weights = sum(w for _, _, w in per_server)
-    held = round(sum((c + q) * w for c, q, w in per_server) / weights)
-    total = max(1000, min(200_000, slots * len(pools) * held + 1000))
+    total, held = maxconn(spec), _held(spec)
     timeout = _time(capacity.timeout)
     lines = [
         "# Rendered by Spillway from the ScalableService; edits are overwritten.",
@@ -338,7 +363,7 @@ def _deployment(owner: Owner, spec: ScalableServiceSpec, config: str, selector: 
         # Until the Service's endpoints drop this pod, keep serving: kube-proxy stops sending new
         # connections within a second or two, and requests in flight finish.
         "lifecycle": {"preStop": {"sleep": {"seconds": 10}}},
-        "resources": settings.resources if settings.resources is not None else DEFAULT_RESOURCES,
+        "resources": settings.resources if settings.resources is not None else default_resources(spec),
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True, "runAsUser": UID,
                             "runAsGroup": UID},
