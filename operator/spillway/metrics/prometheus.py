@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -270,6 +271,9 @@ class Grouped:
         return interpret(self.rows.get(values, []), now, max_age_seconds)
 
 
+# A reader (its connections and the credentials it holds) unused this long is dropped.
+READER_IDLE_SECONDS = 600.0
+
 # Grouped answers are shared for at most this long (and at most a quarter of the asker's interval,
 # so a service reading every 2 s never acts on a reading 1 s old); at any count of services each
 # grouped query then runs about once a second per Prometheus, credentials and quantile.
@@ -280,9 +284,12 @@ class PrometheusSignals:
     """`spillway.ports.GroupedSignalSource` over Prometheus: one reader per endpoint and
     credentials, and one shared answer per grouped query."""
 
-    def __init__(self, share_seconds: float = SHARE_SECONDS) -> None:
-        self.share_seconds = share_seconds
+    def __init__(self, share_seconds: float = SHARE_SECONDS, idle_seconds: float = READER_IDLE_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.share_seconds, self.idle_seconds, self.clock = share_seconds, idle_seconds, clock
         self.readers: dict[tuple[str, float, Credentials], PrometheusReader] = {}
+        self._used: dict[tuple[str, float, Credentials], float] = {}
+        self._lock = threading.Lock()
         self.grouped: SharedAnswers[Grouped] = SharedAnswers(keep_seconds=share_seconds)
 
     def read(self, url: str, timeout_seconds: float, credentials: Credentials, queries: dict[str, str],
@@ -321,7 +328,15 @@ class PrometheusSignals:
 
     def _reader(self, url: str, timeout_seconds: float, credentials: Credentials) -> PrometheusReader:
         key = (url, timeout_seconds, credentials)  # by value; prints as <redacted>
-        reader = self.readers.get(key)
-        if reader is None:
-            reader = self.readers.setdefault(key, PrometheusReader(url, timeout_seconds, credentials))
+        with self._lock:
+            now = self.clock()
+            # A reader nobody used for idle_seconds goes, with its connections (and the
+            # credentials it holds): URLs and Secrets come and go with the ScalableServices.
+            for stale in [k for k, used in self._used.items() if now - used > self.idle_seconds and k != key]:
+                self.readers.pop(stale).client.close()
+                del self._used[stale]
+            reader = self.readers.get(key)
+            if reader is None:
+                reader = self.readers[key] = PrometheusReader(url, timeout_seconds, credentials)
+            self._used[key] = now
         return reader

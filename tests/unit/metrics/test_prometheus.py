@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from spillway.metrics.prometheus import MAX_ANSWER_BYTES, PrometheusReader, interpret
+from spillway.metrics.prometheus import MAX_ANSWER_BYTES, PrometheusReader, PrometheusSignals, interpret
 from spillway.ports import Credentials
 
 NOW = 1_800_000_000.0
@@ -299,3 +299,18 @@ def _self_signed(tmp_path: Path) -> tuple[str, str]:
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return str(cert_path), str(key_path)
+
+
+def test_a_reader_unused_for_ten_minutes_is_dropped_with_its_credentials(server: tuple[str, Script]) -> None:
+    url, script = server
+    script.answers = {"q": [(200, sample("3"), 0)]}
+    now = [1000.0]
+    signals = PrometheusSignals(clock=lambda: now[0])
+    secret = Credentials(bearer_token="kept-only-while-used")
+    assert signals.read(url, 2, secret, {"queue_depth": "q"}, 1e12).values == {"queue_depth": 3.0}
+    now[0] += 599
+    signals.read(url, 3, Credentials(), {"queue_depth": "q"}, 1e12)
+    assert len(signals.readers) == 2
+    now[0] += 2  # the first reader has now been idle 601 s
+    signals.read(url, 3, Credentials(), {"queue_depth": "q"}, 1e12)
+    assert [key[2] for key in signals.readers] == [Credentials()]
