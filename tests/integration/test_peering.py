@@ -46,8 +46,9 @@ def test_only_the_highest_priority_replica_acts(kube: Any, tmp_path: Path) -> No
         assert "Resuming operations" not in standby_log.read_text()
         k.apply(scalable_service("peered", ns, replicas={"min": 2, "max": 4}))
         k.wait_for("deployment", "peered", ns, lambda d: d["spec"]["replicas"] == 2, what="the Deployment")
-        assert "applied Deployment" in active_log.read_text()
-        assert "applied Deployment" not in standby_log.read_text()
+        # The Deployment is visible as soon as its apply returns; the line follows it in the log.
+        wait_until(lambda: "applied Deployment" in active_log.read_text(), 30, "the active replica's apply in its log")
+        assert "applied Deployment" not in standby_log.read_text(), standby_log.read_text()[-3000:]
         assert len(_peers(k)) == 2
         k.run("delete", "ssvc", "peered", "-n", ns, "--wait=true", "--timeout=60s")
     finally:
