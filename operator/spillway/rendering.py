@@ -19,7 +19,7 @@ from spillway.ports import ClusterError
 from spillway.reconcile import reconcile
 from spillway.resources import balancing
 from spillway.resources.balancing import Context
-from spillway.resources.meta import Owner
+from spillway.resources.meta import Owner, relabel
 from spillway.resources.workload import app_selector, pool_selector
 
 GENERATED = "<generated when the operator creates it; never shown>"
@@ -69,12 +69,7 @@ class MemoryCluster:
     def label(self, api_version: str, kind: str, namespace: str, name: str, labels: dict[str, str | None]) -> None:
         found = self.objects.get((api_version, kind, namespace, name))
         if found is not None:
-            current = found["metadata"].setdefault("labels", {})
-            for key, value in labels.items():
-                if value is None:
-                    current.pop(key, None)
-                else:
-                    current[key] = value
+            relabel(found, labels)
 
     def patch_status(self, body: dict[str, Any], status: dict[str, Any]) -> None:
         body.setdefault("status", {}).update(copy.deepcopy(status))

@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 from spillway.ports import ClusterError
+from spillway.resources.meta import relabel
 
 Key = tuple[str, str, str, str]
 
@@ -81,13 +82,7 @@ class FakeCluster:
         self.writes.append(("scale", kind, name))
 
     def label(self, api_version: str, kind: str, namespace: str, name: str, labels: dict[str, str | None]) -> None:
-        found = self.objects[self._key(api_version, kind, namespace, name)]
-        current = found["metadata"].setdefault("labels", {})
-        for key, value in labels.items():
-            if value is None:
-                current.pop(key, None)
-            else:
-                current[key] = value
+        relabel(self.objects[self._key(api_version, kind, namespace, name)], labels)
         self.writes.append(("label", kind, name))
 
     def patch_status(self, body: dict[str, Any], status: dict[str, Any]) -> None:

@@ -43,6 +43,16 @@ def selector_string(match_labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
 
 
+def relabel(obj: dict[str, Any], changes: dict[str, str | None]) -> None:
+    """What a merge patch of `changes` does to `obj`'s labels: set each, remove those set to None."""
+    current = obj["metadata"].setdefault("labels", {})
+    for key, value in changes.items():
+        if value is None:
+            current.pop(key, None)
+        else:
+            current[key] = value
+
+
 def owner_reference(owner: Owner) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
