@@ -92,14 +92,17 @@ def _provisioned(cluster: Cluster, probe: RedisPort | None, owner: Owner, spec: 
     except ValueError as err:
         outcome.condition = (False, "InvalidSettings", str(err))
         return outcome
-    lost = _credentials_lost(cluster, owner)
+    name = store.password_name(owner)
+    root = cluster.get("v1", "Secret", owner.namespace, name)  # read once for both steps below
+    check_owner(owner.uid, "Secret", name, root)  # someone else's Secret of that name is never the root
+    lost = _credentials_lost(cluster, owner, root)
     if lost is not None:
         # Nothing changes: not the store, not the app (its env and checksum stay as they run).
         outcome.condition = (False, "CredentialsLost", lost)
         outcome.env = store.app_env(owner, spec)
         outcome.checksum = next((c for d in deployments if (c := _checksum_of(d)) is not None), None)
         return outcome
-    password, outcome.writes = _password(cluster, owner, spec, new_password)
+    password, outcome.writes = _password(cluster, owner, root, new_password)
     server = cluster.get("v1", "Secret", owner.namespace, store.redis_name(owner))
     rotation, blocked = _rotate(cluster, probe, owner, spec, password, server, rotate, deployments, outcome)
     objects = store.build(owner, spec, password, app_selector, operator, rotation)
@@ -166,17 +169,17 @@ def _rotate(cluster: Cluster, probe: RedisPort | None, owner: Owner, spec: Scala
     return following, ""
 
 
-def _credentials_lost(cluster: Cluster, owner: Owner) -> str | None:
+def _credentials_lost(cluster: Cluster, owner: Owner, secret: dict[str, Any] | None) -> str | None:
     """Why the store cannot go on, when its Redis runs (its StatefulSet is this ScalableService's)
-    but the root password Secret is gone or holds no usable password: a new password would not
-    reach the running Redis (its users were made from the old one) and would lock the app out."""
+    but the root password Secret (`secret`, as read) is gone or holds no usable password: a new
+    password would not reach the running Redis (its users were made from the old one) and would
+    lock the app out. The StatefulSet is read only when the password is unusable."""
+    if store.stored_password(secret) is not None:
+        return None
     redis = cluster.get("apps/v1", "StatefulSet", owner.namespace, store.redis_name(owner))
     if redis is None or not controlled_by(redis, owner.uid):
         return None
     name = store.password_name(owner)
-    secret = cluster.get("v1", "Secret", owner.namespace, name)
-    if secret is not None and store.stored_password(secret) is not None:
-        return None
     state = "is gone" if secret is None else "holds no usable password"
     return (f"Secret {name!r}, the session store's root password, {state} while Redis runs with the one it held. "
             "Spillway changes nothing: a new password would lock the app out of its sessions. Restore the Secret "
@@ -190,14 +193,13 @@ def _checksum_of(deployment: dict[str, Any]) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def _password(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec,
+def _password(cluster: Cluster, owner: Owner, found: dict[str, Any] | None,
               new_password: Callable[[], str]) -> tuple[str, int]:
     """The generated password: read from its Secret, or generated and the Secret created (a POST:
     if another writer created it meanwhile, theirs stands and is read back). Called only while no
-    Redis of this store runs, or with a usable password (`_credentials_lost` stops the rest)."""
+    Redis of this store runs, or with a usable password (`_credentials_lost` stops the rest).
+    `found`: the Secret as read, already checked to be this store's."""
     name = store.password_name(owner)
-    found = cluster.get("v1", "Secret", owner.namespace, name)
-    check_owner(owner.uid, "Secret", name, found)  # someone else's Secret of that name is never the root
     password = store.stored_password(found)
     if password is not None:
         return password, 0

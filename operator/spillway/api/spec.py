@@ -290,8 +290,8 @@ class ParentRef(SpecModel):
 class GatewayConfig(SpecModel):
     parent_refs: list[ParentRef] = Field(default_factory=list, max_length=16, description=(
         "Gateways the HTTPRoute attaches to."))
-    hostnames: list[Annotated[str, Field(min_length=1, max_length=253, pattern=HOSTNAME)]] = Field(default_factory=list, max_length=16,
-                                                                   description="Hostnames the route serves.")
+    hostnames: list[Annotated[str, Field(min_length=1, max_length=253, pattern=HOSTNAME)]] = Field(
+        default_factory=list, max_length=16, description="Hostnames the route serves.")
 
 
 class Balancing(SpecModel):

@@ -38,7 +38,7 @@ from datetime import timedelta
 from typing import Any
 
 from spillway.api.errors import SpecError
-from spillway.api.spec import Pool, ScalableServiceSpec
+from spillway.api.spec import HTTP_TOKEN, Pool, ScalableServiceSpec
 from spillway.resources.balancing.base import (
     Balancer,
     Context,
@@ -273,11 +273,11 @@ def haproxy_cfg(owner: Owner, spec: ScalableServiceSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-# What a spec string may bring into haproxy.cfg: HAProxy's parser reads whitespace as a separator,
-# `#` as a comment, quotes and `\` as quoting, `$` as a variable and parentheses and commas as a
-# sample fetch's arguments. The CRD's patterns refuse those first (api/spec.py HTTP_TOKEN); this
-# is the second line, for a spec that reached the renderer some other way.
-_CONFIG_WORD = re.compile(r"[A-Za-z0-9!%&*+.^_`|~-]+")
+# What a spec string may bring into haproxy.cfg: the CRD's own HTTP token pattern, which leaves out
+# what HAProxy's parser reads specially (whitespace, `#`, quotes, `\`, `$`, parentheses, commas).
+# The API server refuses the rest first; this is the second line, for a spec that reached the
+# renderer some other way.
+_CONFIG_WORD = re.compile(HTTP_TOKEN)
 
 
 def config_word(value: str, field: str) -> str:
