@@ -54,9 +54,11 @@ class Cluster(Protocol):
 
 
 class RedisPort(Protocol):
-    def ask(self, addresses: list[str], port: int, master: str, timeout_seconds: float) -> SentinelView:
-        """Ask each sentinel at `addresses` which primary it monitors for `master` and whether
-        it sees a quorum; never raises (what failed is in the view's `problem`)."""
+    def ask(self, addresses: list[str], port: int, master: str, admin_password: str,
+            timeout_seconds: float) -> SentinelView:
+        """Ask each sentinel at `addresses`, as the admin user, which primary it monitors for
+        `master` and whether it sees a quorum; never raises (what failed is in the view's
+        `problem`)."""
         ...
 
     def set_user(self, addresses: list[str], port: int, admin_password: str, user: str, rules: list[str],

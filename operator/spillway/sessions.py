@@ -117,7 +117,7 @@ def _provisioned(cluster: Cluster, probe: RedisPort | None, owner: Owner, spec: 
         outcome.writes += _remove(cluster, owner, {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects})
     observed = store.Observed(redis=live.get(("StatefulSet", store.redis_name(owner))))
     if store.sentinel_mode(spec):
-        follow = follow_primary(cluster, probe, owner)
+        follow = follow_primary(cluster, probe, owner, store.user_password(password, "admin"))
         outcome.writes += follow.writes
         observed = store.Observed(redis=observed.redis, sentinel=live.get(("StatefulSet", store.sentinel_name(owner))),
                                   view=follow.view, primary=follow.primary, labelled=follow.labelled)
@@ -222,9 +222,9 @@ class Follow:
     writes: int
 
 
-def follow_primary(cluster: Cluster, probe: RedisPort | None, owner: Owner) -> Follow:
-    """Ask the sentinels which pod is the primary and move the role label there, so that
-    `<name>-redis-primary` selects it. Nothing moves while they disagree or cannot be asked."""
+def follow_primary(cluster: Cluster, probe: RedisPort | None, owner: Owner, admin_password: str) -> Follow:
+    """Ask the sentinels (as admin) which pod is the primary and move the role label there, so
+    that `<name>-redis-primary` selects it. Nothing moves while they disagree or cannot be asked."""
     sentinels = cluster.list("v1", "Pod", owner.namespace, selector_labels(owner, store.SENTINEL))
     addresses = sorted(ip for p in sentinels if (ip := (p.get("status") or {}).get("podIP")))
     if probe is None:
@@ -232,7 +232,8 @@ def follow_primary(cluster: Cluster, probe: RedisPort | None, owner: Owner) -> F
     elif not addresses:
         view = store.SentinelView(problem="no sentinel pod has an IP yet")
     else:
-        view = probe.ask(addresses, store.SENTINEL_PORT, store.master_name(owner), PROBE_TIMEOUT_SECONDS)
+        view = probe.ask(addresses, store.SENTINEL_PORT, store.master_name(owner), admin_password,
+                         PROBE_TIMEOUT_SECONDS)
     host = store.agreed_primary(view.primaries)
     primary = store.pod_of(host) if host else None
     pods = cluster.list("v1", "Pod", owner.namespace, selector_labels(owner, store.REDIS))
@@ -255,17 +256,25 @@ class Follower:
 
     def __init__(self) -> None:
         self.addresses: list[str] = []
+        self.admin_password = ""
         self.primary: str | None = None
 
     def changed(self, cluster: Cluster, probe: RedisPort, owner: Owner) -> str | None:
         if not self.addresses:
+            # The admin password is read with the addresses (the sentinels' default user is off),
+            # from the generated one, and again whenever an address is: a lost Secret stops the looks.
+            root = store.stored_password(cluster.get("v1", "Secret", owner.namespace, store.password_name(owner)))
+            if root is None:
+                return None
+            self.admin_password = store.user_password(root, "admin")
             sentinels = cluster.list("v1", "Pod", owner.namespace, selector_labels(owner, store.SENTINEL))
             self.addresses = sorted(ip for p in sentinels if (ip := (p.get("status") or {}).get("podIP")))
             if not self.addresses:
                 return None
-        view = probe.ask(self.addresses, store.SENTINEL_PORT, store.master_name(owner), PROBE_TIMEOUT_SECONDS)
+        view = probe.ask(self.addresses, store.SENTINEL_PORT, store.master_name(owner), self.admin_password,
+                         PROBE_TIMEOUT_SECONDS)
         if any(p is None for p in view.primaries):
-            self.addresses = []  # a sentinel moved or is down: look its address up again next time
+            self.addresses = []  # a sentinel moved, is down or refused: look it up again next time
         host = store.agreed_primary(view.primaries)
         primary = store.pod_of(host) if host else None
         return None if primary is None or primary == self.primary else primary

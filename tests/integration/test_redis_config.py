@@ -248,23 +248,44 @@ def test_sessions_survive_a_crash_through_the_append_only_file(tmp_path: Path) -
         process.stop()
 
 
-def test_sentinel_from_the_rendered_config_monitors_the_primary(tmp_path: Path) -> None:
+@dataclass
+class Sentinels:
+    """A Redis and a sentinel on loopback, each started by its own pod's rendered script."""
+
+    redis_port: int
+    sentinel_port: int
+    sentinel_pod: Pod
+
+
+@pytest.fixture(scope="module")
+def sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sentinels]:
     ensure_installed("redis-sentinel")
+    root = tmp_path_factory.mktemp("sentinels")
     redis_port, sentinel_port = free_port(), free_port()
-    pod = Pod.mounted(tmp_path / "redis", "Sentinel")
+    pod = Pod.mounted(root / "redis", "Sentinel")
     # One Redis alone on loopback: its script asks no sentinel and stays the primary.
     env = pod.env("Sentinel", SPILLWAY_SENTINELS="", SPILLWAY_SELF="127.0.0.1", SPILLWAY_SEED="127.0.0.1",
                   SPILLWAY_REDIS_PORT=str(redis_port), SPILLWAY_SENTINEL_PORT=str(sentinel_port))
-    primary = _start(pod.config / "start-redis.sh", env, redis_port, tmp_path / "redis.log")
+    primary = _start(pod.config / "start-redis.sh", env, redis_port, root / "redis.log")
     sentinel: TrackedProcess | None = None
     try:
-        sentinel_pod = Pod.mounted(tmp_path / "sentinel", "Sentinel")
+        sentinel_pod = Pod.mounted(root / "sentinel", "Sentinel")
         env = sentinel_pod.env("Sentinel", SPILLWAY_SENTINELS="", SPILLWAY_SELF="127.0.0.1",
                                SPILLWAY_SEED="127.0.0.1", SPILLWAY_REDIS_PORT=str(redis_port),
                                SPILLWAY_SENTINEL_PORT=str(sentinel_port))
-        sentinel = _start(sentinel_pod.config / "start-sentinel.sh", env, sentinel_port, tmp_path / "sentinel.log")
-        master = sessionstore.master_name(OWNER)
-        ask = Connection(sentinel_port)
+        sentinel = _start(sentinel_pod.config / "start-sentinel.sh", env, sentinel_port, root / "sentinel.log")
+        yield Sentinels(redis_port, sentinel_port, sentinel_pod)
+    finally:
+        if sentinel is not None:
+            sentinel.stop()
+        primary.stop()
+
+
+def test_sentinel_from_the_rendered_config_monitors_the_primary(sentinels: Sentinels) -> None:
+    redis_port, sentinel_pod = sentinels.redis_port, sentinels.sentinel_pod
+    master = sessionstore.master_name(OWNER)
+    ask = _as(sentinels.sentinel_port, "admin", ADMIN)
+    try:
         assert ask("SENTINEL", "get-master-addr-by-name", master) == ["127.0.0.1", str(redis_port)]
 
         def flags() -> str:
@@ -278,7 +299,66 @@ def test_sentinel_from_the_rendered_config_monitors_the_primary(tmp_path: Path) 
         rewritten = (sentinel_pod.run / "sentinel.conf").read_text()
         assert f"sentinel monitor {master} 127.0.0.1 {redis_port} {sessionstore.QUORUM}" in rewritten
         assert "sentinel myid" in rewritten, "redis-sentinel rewrites its config in the writable run dir"
+        assert "user default off" in rewritten, "the rewritten config keeps the users"
     finally:
-        if sentinel is not None:
-            sentinel.stop()
-        primary.stop()
+        ask.close()
+
+
+SENTINEL_APP = sessionstore.user_password(PASSWORD, sessionstore.SENTINEL_APP)
+MASTER = sessionstore.master_name(OWNER)
+
+
+@pytest.mark.parametrize("command", [
+    ("PING",), ("SENTINEL", "get-master-addr-by-name", MASTER), ("SENTINEL", "SET", MASTER, "quorum", "1"),
+    ("SENTINEL", "FAILOVER", MASTER), ("SENTINEL", "REMOVE", MASTER)])
+def test_a_sentinel_refuses_every_command_before_authentication(sentinels: Sentinels, command: tuple[str, ...]) -> None:
+    connection = Connection(sentinels.sentinel_port)
+    try:
+        answer = connection(*command)
+        assert isinstance(answer, Refused) and str(answer).startswith("NOAUTH"), answer
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("auth", [("default", ""), ("default", PASSWORD), ("app", APP), ("app", ADMIN),
+                                  ("admin", SENTINEL_APP), ("exporter", EXPORTER)])
+def test_a_sentinel_refuses_the_default_user_and_any_other_password(sentinels: Sentinels,
+                                                                      auth: tuple[str, str]) -> None:
+    connection = Connection(sentinels.sentinel_port)
+    try:
+        answer = connection("AUTH", *auth)
+        assert isinstance(answer, Refused) and str(answer).startswith("WRONGPASS"), answer
+    finally:
+        connection.close()
+
+
+def test_the_apps_sentinel_user_reads_the_topology_and_events(sentinels: Sentinels) -> None:
+    app = _as(sentinels.sentinel_port, "app", SENTINEL_APP)
+    try:
+        assert app("SENTINEL", "get-master-addr-by-name", MASTER) == ["127.0.0.1", str(sentinels.redis_port)]
+        assert isinstance(app("SENTINEL", "master", MASTER), list)
+        assert isinstance(app("SENTINEL", "replicas", MASTER), list)
+        assert isinstance(app("SENTINEL", "sentinels", MASTER), list)
+        assert app("PING") == "PONG"
+        assert app("CLIENT", "SETNAME", "lettuce") == "OK"
+        assert app("PSUBSCRIBE", "*") == ["psubscribe", "*", 1], "Lettuce follows the sentinels' events"
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("command", [
+    ("SENTINEL", "SET", MASTER, "quorum", "1"), ("SENTINEL", "FAILOVER", MASTER), ("SENTINEL", "REMOVE", MASTER),
+    ("SENTINEL", "MONITOR", "evil", "10.0.0.66", "6379", "1"), ("SENTINEL", "RESET", "*"),
+    ("SENTINEL", "CONFIG", "SET", "resolve-hostnames", "no"), ("SENTINEL", "FLUSHCONFIG"),
+    ("SENTINEL", "CKQUORUM", MASTER), ("SENTINEL", "DEBUG"), ("ACL", "SETUSER", "app", "+@all"),
+    ("ACL", "LIST"), ("CONFIG", "GET", "*"), ("PUBLISH", "__sentinel__:hello", "x"), ("SHUTDOWN",),
+    ("CLIENT", "KILL", "TYPE", "normal"), ("INFO",)])
+def test_the_apps_sentinel_user_is_refused_every_change(sentinels: Sentinels, command: tuple[str, ...]) -> None:
+    app = _as(sentinels.sentinel_port, "app", SENTINEL_APP)
+    try:
+        answer = app(*command)
+        assert isinstance(answer, Refused) and str(answer).startswith(("NOPERM", "ERR")), answer
+        assert _as(sentinels.sentinel_port, "admin", ADMIN)("SENTINEL", "get-master-addr-by-name", MASTER) == [
+            "127.0.0.1", str(sentinels.redis_port)], "the sentinel still monitors the primary"
+    finally:
+        app.close()

@@ -44,6 +44,7 @@ OWNER = Owner(name="checkout", namespace="shop", uid="u-1")
 PASSWORD = "generated-by-the-reconcile-0123456789"
 APP = sessionstore.user_password(PASSWORD, "app")
 ADMIN = sessionstore.user_password(PASSWORD, "admin")
+SENTINEL_APP = sessionstore.user_password(PASSWORD, sessionstore.SENTINEL_APP)
 THREADS = 8  # the app's default server.tomcat.threads.max
 START_SECONDS = 120  # a JVM on a busy 2-core machine, two starting at once
 
@@ -206,19 +207,20 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 @pytest.fixture
 def sentinel(redis: int, tmp_path: Path) -> Iterator[int]:
-    """Debian's redis-sentinel with the rendered sentinel.conf, monitoring the Redis above as
-    the admin user (as the pod's auth lines from the Secret do); it has no password itself."""
+    """Debian's redis-sentinel with the rendered sentinel.conf and the Secret's users and auth
+    lines, monitoring the Redis above as the admin user: the app must authenticate to it too."""
     ensure_installed("redis-sentinel")
     master = sessionstore.master_name(OWNER)
+    auth = sessionstore.secret_text(sessionstore.server_secret(OWNER, PASSWORD))["sentinel-auth.conf"]
     config = tmp_path / "sentinel.conf"
     config.write_text(sessionstore.sentinel_conf() + f"dir {tmp_path}\n"
                       f"sentinel monitor {master} 127.0.0.1 {redis} 1\n" + sessionstore.sentinel_master_conf(OWNER)
-                      + f"sentinel auth-user {master} admin\nsentinel auth-pass {master} {ADMIN}\n")
+                      + auth)
     port = free_port()
     process = _start_server(["redis-server", str(config), "--sentinel", "--port", str(port), "--bind", "127.0.0.1"],
                             port, tmp_path / "sentinel.log")
     try:
-        wait_until(lambda: redis_cli(port, "SENTINEL", "get-master-addr-by-name", master, user=None).split()
+        wait_until(lambda: redis_cli(port, "SENTINEL", "get-master-addr-by-name", master).split()
                    == ["127.0.0.1", str(redis)], 15, "the sentinel to name the primary")
         yield port
     finally:
@@ -271,14 +273,19 @@ def test_without_redis_each_replica_keeps_its_own_sessions_and_the_other_does_no
     assert "No Redis configured" in a.process.tail(200)
 
 
-def test_in_sentinel_mode_the_app_finds_the_primary_through_the_sentinel_with_the_urls_credentials(
+def test_in_sentinel_mode_the_app_finds_the_primary_through_the_authenticated_sentinel(
         redis: int, sentinel: int, apps: Any) -> None:
     # The URL names a port where nothing listens: only the sentinel can lead the app to the data
-    # node, and only the URL's user and password (the sentinel has none) can open it.
+    # node, and only the URL's user and password can open it. The sentinel's own user is the
+    # connection Secret's sentinel-username and -password (its default user is off).
     nowhere = free_port()
+    assert redis_cli(sentinel, "SENTINEL", "get-master-addr-by-name", sessionstore.master_name(OWNER),
+                     user=None).startswith("NOAUTH")
     (app,) = apps(("replica-s", {"SPRING_DATA_REDIS_URL": _redis_url(nowhere),
                                  "SPRING_DATA_REDIS_SENTINEL_MASTER": sessionstore.master_name(OWNER),
-                                 "SPRING_DATA_REDIS_SENTINEL_NODES": f"127.0.0.1:{sentinel}"}))
+                                 "SPRING_DATA_REDIS_SENTINEL_NODES": f"127.0.0.1:{sentinel}",
+                                 "SPRING_DATA_REDIS_SENTINEL_USERNAME": "app",
+                                 "SPRING_DATA_REDIS_SENTINEL_PASSWORD": SENTINEL_APP}))
     carol = Browser()
     assert carol.login(app, "carol") == (200, {"user": "carol", "replica": "replica-s"})
     assert carol.whoami(app) == (200, {"user": "carol", "replica": "replica-s"})

@@ -285,7 +285,7 @@ class Writer:
 SENTINEL_CLIENT = """
 set -u
 # A Sentinel-aware client, as Lettuce (Spring Session's client) is in Sentinel mode: it finds the
-# primary through the sentinels, and a write whose connection fails or is refused is sent again,
+# primary through the sentinels (as their app user, with the connection Secret's sentinel password), and a write whose connection fails or is refused is sent again,
 # to the primary they name then, until its command timeout (TIMEOUT s); only then has it failed.
 # Every attempt that errs is logged as well.
 end=$(( $(date +%s) + LIMIT ))
@@ -295,8 +295,8 @@ while [ "$(date +%s)" -lt "$end" ] && [ ! -e /tmp/stop ]; do
   while :; do
     primary=""
     for s in $SENTINELS; do
-      primary=$(timeout 2 redis-cli -h "$s" -p 26379 --raw SENTINEL get-master-addr-by-name "$MASTER" 2>/dev/null \\
-                | head -n 1) && [ -n "$primary" ] && break
+      primary=$(REDISCLI_AUTH="$SENTINEL_PASSWORD" timeout 2 redis-cli --no-auth-warning --user app -h "$s" -p 26379 \\
+                --raw SENTINEL get-master-addr-by-name "$MASTER" 2>/dev/null | head -n 1) && [ -n "$primary" ] && break
     done
     if [ -n "$primary" ] && REDISCLI_AUTH="$PASSWORD" timeout 2 redis-cli --no-auth-warning -h "$primary" \\
          --user app SET "spring:session:s:$i" "$i" EX 3600 2>/dev/null | grep -q OK; then
@@ -350,7 +350,8 @@ def _lose_primary_under_load(bed: Bed, storage: str, image: str, how: str, logs:
 
         connection = bed.secret("ha-redis-connection")
         sentinels = " ".join(n.rsplit(":", 1)[0] for n in connection["sentinel-nodes"].split(","))
-        _start_sentinel_client(bed, sentinels, connection["password"])
+        _sentinels_refuse_strangers_and_changes(bed, connection)
+        _start_sentinel_client(bed, sentinels, connection)
         with Writer(bed, "ha") as writer, _followed_log(bed, first, logs) as stopped_log:
             wait_until(lambda: len(writer.acked) > 200, 60, "200 writes acknowledged before the primary is lost")
             # Its log followed to its end: the hook writes what it did to the container's log.
@@ -361,7 +362,7 @@ def _lose_primary_under_load(bed: Bed, storage: str, image: str, how: str, logs:
             else:
                 bed.k.run("exec", first, "-n", bed.namespace, "-c", "redis", "--", "sh", "-c", "kill 1")
             print(f"primary lost at {datetime.now(UTC):%H:%M:%S.%f}")
-            wait_until(lambda: _quorum_names_another(bed, first), 120, "a quorum of sentinels naming another primary",
+            wait_until(lambda: _quorum_names_another(bed, first, connection), 120, "a quorum of sentinels naming another primary",
                        every=0.1)
             agreed_at = time.monotonic()
 
@@ -484,13 +485,40 @@ def test_a_primary_stopped_in_place_waits_for_the_sentinels_failover(bed: Bed, s
     assert figures["sentinel_client_writes"] > 0
 
 
-def _quorum_names_another(bed: Bed, primary: str) -> bool:
+SENTINEL_PODS = "app.kubernetes.io/instance=ha,app.kubernetes.io/component=sentinel"
+
+
+def _sentinels_refuse_strangers_and_changes(bed: Bed, connection: dict[str, str]) -> None:
+    """Each sentinel pod, asked at its IP: nothing before AUTH; the app's sentinel user reads the
+    topology and is refused every change (the failover the tests below cause is the admin's)."""
+    for pod in bed.pods(SENTINEL_PODS):
+        ip = pod["status"]["podIP"]
+        stranger = redis.Redis(host=ip, port=26379, socket_timeout=2, decode_responses=True)
+        app = redis.Redis(host=ip, port=26379, socket_timeout=2, decode_responses=True,
+                          username=connection["sentinel-username"], password=connection["sentinel-password"])
+        try:
+            for command in (("SENTINEL", "SET", "ha", "quorum", "1"), ("SENTINEL", "FAILOVER", "ha"),
+                            ("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "ha")):
+                with pytest.raises(redis.AuthenticationError):
+                    stranger.execute_command(*command)
+            assert app.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "ha")[0].startswith("ha-redis-")
+            for command in (("SENTINEL", "SET", "ha", "quorum", "1"), ("SENTINEL", "FAILOVER", "ha"),
+                            ("SENTINEL", "REMOVE", "ha"), ("SENTINEL", "MONITOR", "x", ip, "6379", "1")):
+                with pytest.raises(redis.exceptions.NoPermissionError):
+                    app.execute_command(*command)
+        finally:
+            stranger.close()
+            app.close()
+
+
+def _quorum_names_another(bed: Bed, primary: str, connection: dict[str, str]) -> bool:
     """Two of the three sentinels name a primary other than `primary` (asked at their pod IPs, as
-    the operator asks them)."""
+    the operator does; here as the app's sentinel user)."""
     others = 0
-    for pod in bed.pods("app.kubernetes.io/instance=ha,app.kubernetes.io/component=sentinel"):
+    for pod in bed.pods(SENTINEL_PODS):
         client = redis.Redis(host=pod["status"]["podIP"], port=26379, socket_timeout=0.5, socket_connect_timeout=0.5,
-                             decode_responses=True, retry=Retry(NoBackoff(), 0))
+                             decode_responses=True, retry=Retry(NoBackoff(), 0),
+                             username=connection["sentinel-username"], password=connection["sentinel-password"])
         try:
             named = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "ha")
             others += bool(named) and not str(named[0]).startswith(f"{primary}.")
@@ -525,9 +553,9 @@ def _followed_log(bed: Bed, pod: str, directory: Path) -> Iterator[Path]:
             follower.wait(timeout=10)
 
 
-def _start_sentinel_client(bed: Bed, sentinels: str, password: str) -> None:
+def _start_sentinel_client(bed: Bed, sentinels: str, connection: dict[str, str]) -> None:
     bed.k.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sentinel-client", "namespace": bed.namespace},
-                 "stringData": {"password": password}})
+                 "stringData": {"password": connection["password"], "sentinel-password": connection["sentinel-password"]}})
     bed.k.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sentinel-client", "namespace": bed.namespace},
                  "spec": bed.node.pod_spec(
                      restartPolicy="Never", terminationGracePeriodSeconds=1,
@@ -539,7 +567,9 @@ def _start_sentinel_client(bed: Bed, sentinels: str, password: str) -> None:
                                           {"name": "LIMIT", "value": "200"},
                                           {"name": "TIMEOUT", "value": str(COMMAND_TIMEOUT_SECONDS)},
                                           {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {
-                                              "name": "sentinel-client", "key": "password"}}}],
+                                              "name": "sentinel-client", "key": "password"}}},
+                                          {"name": "SENTINEL_PASSWORD", "valueFrom": {"secretKeyRef": {
+                                              "name": "sentinel-client", "key": "sentinel-password"}}}],
                                   "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
                                                 "limits": {"memory": "64Mi"}},
                                   "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],

@@ -35,10 +35,13 @@ class FakeProbe:
     def __init__(self, primaries: tuple[str | None, ...] = (), quorum: tuple[bool, ...] = ()) -> None:
         self.view = SentinelView(primaries, quorum)
         self.asked: list[list[str]] = []
+        self.passwords: set[str] = set()
 
-    def ask(self, addresses: list[str], port: int, master: str, timeout_seconds: float) -> SentinelView:
+    def ask(self, addresses: list[str], port: int, master: str, admin_password: str,
+            timeout_seconds: float) -> SentinelView:
         assert (port, master) == (26379, "checkout")
         self.asked.append(addresses)
+        self.passwords.add(admin_password)
         return self.view
 
     acl: list[tuple[list[str], list[str]]]
@@ -78,6 +81,13 @@ def _pods(cluster: FakeCluster, statefulset: str, component: str, count: int, la
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"{statefulset}-{i}", "namespace": "shop", "labels": labels},
             "status": {"podIP": f"10.0.{int(component == 'sentinel')}.{i + 10}"}}
+
+
+def _root(cluster: FakeCluster) -> str:
+    """The generated password's Secret, as the first reconcile creates it; returns the password."""
+    password = next(PASSWORDS)
+    cluster.apply(sessionstore.password_secret(OWNER, password))
+    return password
 
 
 def _reconcile(cluster: FakeCluster, body: dict[str, Any], probe: FakeProbe | None = None,
@@ -160,7 +170,9 @@ def test_the_app_receives_the_connection_by_reference_only(cluster: FakeCluster,
     _reconcile(cluster, body, FakeProbe())
     env = {e["name"]: e for e in _template(cluster)["spec"]["containers"][0]["env"]}
     expected = {"SESSION_STORE_URL", "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD",
-                "SPRING_DATA_REDIS_URL"} | ({"SPRING_DATA_REDIS_SENTINEL_MASTER", "SPRING_DATA_REDIS_SENTINEL_NODES"}
+                "SPRING_DATA_REDIS_URL"} | ({"SPRING_DATA_REDIS_SENTINEL_MASTER", "SPRING_DATA_REDIS_SENTINEL_NODES",
+                                                "SPRING_DATA_REDIS_SENTINEL_USERNAME",
+                                                "SPRING_DATA_REDIS_SENTINEL_PASSWORD"}
                                            if mode == "Sentinel" else set())
     assert set(env) == expected
     for item in env.values():
@@ -272,6 +284,7 @@ def test_a_lost_quorum_is_a_warning(cluster: FakeCluster) -> None:
 def test_the_follower_asks_without_api_requests_while_nothing_changes(cluster: FakeCluster) -> None:
     probe = FakeProbe((_host("checkout-redis-0"),) * 3, (True,) * 3)
     _pods(cluster, "checkout-sentinel", "sentinel", 3)
+    root = _root(cluster)
     follower = Follower()
     lists = 0
     original = cluster.list
@@ -288,6 +301,7 @@ def test_the_follower_asks_without_api_requests_while_nothing_changes(cluster: F
     assert follower.changed(cluster, probe, OWNER) is None
     assert follower.changed(cluster, probe, OWNER) is None
     assert lists == 1
+    assert probe.passwords == {sessionstore.user_password(root, "admin")}, "it asks as the sentinels' admin"
     probe.view = SentinelView((_host("checkout-redis-1"),) * 2 + (None,), (True,) * 3)
     assert follower.changed(cluster, probe, OWNER) == "checkout-redis-1"
     follower.changed(cluster, probe, OWNER)
@@ -300,6 +314,7 @@ def test_the_follower_asks_again_until_the_new_primary_carries_the_label(cluster
     probe = FakeProbe((_host("checkout-redis-1"),) * 3, (True,) * 3)
     _pods(cluster, "checkout-sentinel", "sentinel", 3)
     _pods(cluster, "checkout-redis", "redis", 3, labelled=0)
+    _root(cluster)
     follower = Follower()
     follower.primary = "checkout-redis-0"
     assert follower.changed(cluster, probe, OWNER) == "checkout-redis-1"
@@ -308,6 +323,27 @@ def test_the_follower_asks_again_until_the_new_primary_carries_the_label(cluster
     cluster.objects[("v1", "Pod", "shop", "checkout-redis-1")]["metadata"]["labels"][ROLE] = "primary"
     assert follower.settle(cluster, OWNER, "checkout-redis-1")
     assert follower.changed(cluster, probe, OWNER) is None
+
+
+def test_the_follower_asks_nothing_without_the_generated_password(cluster: FakeCluster) -> None:
+    """The sentinels' default user is off: without the root Secret there is no admin to ask as,
+    and the follower neither asks nor guesses; it reads the Secret again at its next look."""
+    probe = FakeProbe((_host("checkout-redis-0"),) * 3, (True,) * 3)
+    _pods(cluster, "checkout-sentinel", "sentinel", 3)
+    _pods(cluster, "checkout-redis", "redis", 3)
+    follower = Follower()
+    assert follower.changed(cluster, probe, OWNER) is None
+    assert probe.asked == []
+    root = _root(cluster)
+    assert follower.changed(cluster, probe, OWNER) == "checkout-redis-0"
+    assert probe.passwords == {sessionstore.user_password(root, "admin")}
+
+
+def test_the_reconcile_asks_the_sentinels_as_admin(cluster: FakeCluster) -> None:
+    probe = FakeProbe((_host("checkout-redis-0"),) * 3, (True,) * 3)
+    _sentinel_store(cluster, probe)
+    root = sessionstore.stored_password(cluster.get("v1", "Secret", "shop", "checkout-redis-password"))
+    assert root is not None and probe.passwords == {sessionstore.user_password(root, "admin")}
 
 
 def test_external_store_is_checked_and_injected_by_reference(cluster: FakeCluster) -> None:

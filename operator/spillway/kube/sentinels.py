@@ -1,7 +1,7 @@
 """`spillway.ports.RedisPort` over the Redis protocol (redis-py): asks each sentinel which
-primary it monitors and whether it sees a quorum (sentinels have no password), and changes the
-app user's passwords on each Redis as the admin user during a rotation. The store's
-NetworkPolicies admit the operator's pods to both."""
+primary it monitors and whether it sees a quorum, and changes the app user's passwords on each
+Redis during a rotation; both as the admin user. The store's NetworkPolicies admit the
+operator's pods to both."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ log = logging.getLogger(__name__)
 
 
 class RedisClient:
-    def ask(self, addresses: list[str], port: int, master: str, timeout_seconds: float) -> SentinelView:
+    def ask(self, addresses: list[str], port: int, master: str, admin_password: str,
+            timeout_seconds: float) -> SentinelView:
         primaries: list[str | None] = []
         quorum: list[bool] = []
         problems: list[str] = []
         for address in addresses:
-            client = redis.Redis(host=address, port=port, socket_timeout=timeout_seconds,
-                                 socket_connect_timeout=timeout_seconds, decode_responses=True)
+            client = redis.Redis(host=address, port=port, username="admin", password=admin_password,
+                                 socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
+                                 decode_responses=True)
             try:
                 answer = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", master)
                 primaries.append(str(answer[0]) if answer else None)

@@ -149,18 +149,49 @@ def test_sentinel_conf_resolves_and_announces_hostnames() -> None:
         "sentinel parallel-syncs checkout 1"]
 
 
+def test_sentinel_users_turn_the_default_off_and_let_the_app_read_the_topology_only() -> None:
+    lines = sessionstore.sentinel_users(PASSWORD).splitlines()
+    assert lines[0] == "user default off resetpass resetkeys resetchannels -@all"
+    admin = sessionstore.password_hash(sessionstore.user_password(PASSWORD, "admin"))
+    assert lines[1] == f"user admin on #{admin} ~* &* +@all"
+    app = lines[2].split()
+    assert app[:3] == ["user", "app", "on"] and "-@all" in app
+    assert app[3] == "#" + sessionstore.password_hash(sessionstore.user_password(PASSWORD, sessionstore.SENTINEL_APP))
+    granted = {rule for rule in app if rule.startswith("+")}
+    assert not {r for r in granted if r.startswith("+@") or r in ("+sentinel", "+publish", "+acl", "+config")}
+    assert {r.split("|")[1] for r in granted if r.startswith("+sentinel|")} == {
+        "get-master-addr-by-name", "master", "masters", "replicas", "slaves", "sentinels"}
+
+
+def test_the_apps_sentinel_credentials_are_its_own_and_outlive_a_rotation() -> None:
+    spec = parse_spec(minimal_spec(sessionStore={"type": "Redis"}))
+    before = sessionstore.secret_text(sessionstore.connection_secret(OWNER, spec, PASSWORD))
+    after = sessionstore.secret_text(sessionstore.connection_secret(
+        OWNER, spec, PASSWORD, sessionstore.Rotation("token-2", "")))
+    assert before["sentinel-username"] == "app"
+    assert before["sentinel-password"] == sessionstore.user_password(PASSWORD, sessionstore.SENTINEL_APP)
+    assert before["sentinel-password"] != before["password"]
+    assert after["password"] != before["password"] and after["sentinel-password"] == before["sentinel-password"]
+    standalone = sessionstore.secret_text(sessionstore.connection_secret(
+        OWNER, parse_spec(minimal_spec(sessionStore={"type": "Redis", "redis": {"mode": "Standalone"}})), PASSWORD))
+    assert "sentinel-password" not in standalone
+
+
 def test_server_secret_carries_admin_auth_for_replication_and_sentinels() -> None:
     data = sessionstore.secret_text(_find(_build(mode="Sentinel"), "Secret", "checkout-redis"))
     admin = sessionstore.user_password(PASSWORD, "admin")
     assert data["redis-auth.conf"] == f"masteruser admin\nmasterauth {admin}\n"
-    assert data["sentinel-auth.conf"] == f"sentinel auth-user checkout admin\nsentinel auth-pass checkout {admin}\n"
+    assert data["sentinel-auth.conf"].endswith(
+        f"sentinel sentinel-user admin\nsentinel sentinel-pass {admin}\n"
+        f"sentinel auth-user checkout admin\nsentinel auth-pass checkout {admin}\n")
+    assert data["sentinel-auth.conf"].startswith(sessionstore.sentinel_users(PASSWORD))
     assert data["exporter-password"] == sessionstore.user_password(PASSWORD, "exporter")
 
 
 @pytest.mark.parametrize("mode", ["Standalone", "Sentinel"])
 def test_no_password_outside_a_secret_and_none_in_the_acl_file(mode: str) -> None:
     objects = _build(mode=mode)
-    secrets = [PASSWORD, *(sessionstore.user_password(PASSWORD, u) for u in sessionstore.USERS)]
+    secrets = [PASSWORD, *(sessionstore.user_password(PASSWORD, u) for u in (*sessionstore.USERS, sessionstore.SENTINEL_APP))]
     for obj in objects:
         text = json.dumps(obj)
         if obj["kind"] != "Secret":
@@ -171,8 +202,12 @@ def test_no_password_outside_a_secret_and_none_in_the_acl_file(mode: str) -> Non
     assert not [s for s in secrets if s in acl]
     connection = json.dumps(sessionstore.secret_text(_find(objects, "Secret", "checkout-redis-connection")))
     app = sessionstore.user_password(PASSWORD, "app")
+    own = {app, sessionstore.user_password(PASSWORD, sessionstore.SENTINEL_APP)} if mode == "Sentinel" else {app}
     assert app in connection
-    assert not [s for s in secrets if s != app and s in connection], "the app gets only its own password"
+    assert not [s for s in secrets if s not in own and s in connection], "the app gets only its own passwords"
+    server = sessionstore.secret_text(_find(objects, "Secret", "checkout-redis"))
+    assert sessionstore.user_password(PASSWORD, sessionstore.SENTINEL_APP) not in json.dumps(server), (
+        "the sentinels hold the app's sentinel password as a hash only")
 
 
 @pytest.mark.parametrize("mode", ["Standalone", "Sentinel"])
@@ -287,7 +322,9 @@ def _refs(env: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
 COMMON = {"REDIS_URL": "url", "REDIS_HOST": "host", "REDIS_PORT": "port", "REDIS_USERNAME": "username",
           "REDIS_PASSWORD": "password", "SPRING_DATA_REDIS_URL": "url"}
 SENTINEL_ENV = {"SPRING_DATA_REDIS_SENTINEL_MASTER": "sentinel-master",
-                "SPRING_DATA_REDIS_SENTINEL_NODES": "sentinel-nodes"}
+                "SPRING_DATA_REDIS_SENTINEL_NODES": "sentinel-nodes",
+                "SPRING_DATA_REDIS_SENTINEL_USERNAME": "sentinel-username",
+                "SPRING_DATA_REDIS_SENTINEL_PASSWORD": "sentinel-password"}
 
 
 @pytest.mark.parametrize(("store", "expected"), [
@@ -322,14 +359,17 @@ def test_connection_secret_holds_every_key_app_env_names(mode: str) -> None:
         assert data["sentinel-master"] == "checkout"
         assert data["sentinel-nodes"] == ",".join(
             f"checkout-sentinel-{i}.checkout-sentinel.shop.svc:26379" for i in range(3))
+        assert (data["sentinel-username"], data["sentinel-password"]) == (
+            "app", sessionstore.user_password(PASSWORD, sessionstore.SENTINEL_APP))
 
 
 @pytest.mark.parametrize(("args", "expected"), [
     (("h", 6379, "app", "p@ss/w:rd"), {"url": "redis://app:p%40ss%2Fw%3Ard@h:6379/0", "host": "h", "port": "6379",
                                        "username": "app", "password": "p@ss/w:rd"}),
-    (("h", 1, "u", "p", "m", ["s-0:26379", "s-1:26379"]),
+    (("h", 1, "u", "p", "m", ["s-0:26379", "s-1:26379"], "q"),
      {"url": "redis://u:p@h:1/0", "host": "h", "port": "1", "username": "u", "password": "p",
-      "sentinel-master": "m", "sentinel-nodes": "s-0:26379,s-1:26379"}),
+      "sentinel-master": "m", "sentinel-nodes": "s-0:26379,s-1:26379", "sentinel-username": "app",
+      "sentinel-password": "q"}),
 ])
 def test_connection_secret_data(args: tuple[Any, ...], expected: dict[str, str]) -> None:
     assert sessionstore.connection_secret_data(*args) == expected

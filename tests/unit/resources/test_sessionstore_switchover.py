@@ -128,10 +128,16 @@ SELF = "checkout-redis-0.checkout-redis.shop.svc"
 OTHER = "checkout-redis-1.checkout-redis.shop.svc"
 SENTINELS = [f"checkout-sentinel-{i}.checkout-sentinel.shop.svc" for i in range(3)]
 
-# Answers as redis-cli --raw prints them; every call is appended to $STUB/calls first. What the
+# Answers as redis-cli --raw prints them; every call is appended to $STUB/calls first; a call not
+# authenticated as admin is refused, as the real ones are. What the
 # sentinels name, and what the primary reports, change once SENTINEL FAILOVER was asked.
 FAKE_CLI = r"""#!/bin/sh
 echo "$*" >> "$STUB/calls"
+# Redis and the sentinels refuse whoever is not admin with the Secret's password.
+case " $* " in
+  *" --user admin "*) [ "${REDISCLI_AUTH:-}" = admin-password-from-the-secret ] || { echo WRONGPASS; exit 1; } ;;
+  *) echo NOAUTH; exit 1 ;;
+esac
 host=127.0.0.1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -244,7 +250,7 @@ def test_the_hook_pauses_writes_hands_over_and_lets_redis_stop_once_a_quorum_nam
     # the hello messages, every 2 s).
     ran = _run(tmp_path, Scenario(down=(0,), lag=(0, 0, 2)))
     assert ran.index("CLIENT PAUSE 20000 WRITE") < ran.index("SENTINEL FAILOVER")
-    assert ran.calls[ran.index("SENTINEL FAILOVER")].startswith(f"-h {SENTINELS[1]} "), (
+    assert f" -h {SENTINELS[1]} " in ran.calls[ran.index("SENTINEL FAILOVER")], (
         "the first sentinel that answers and names this primary is asked")
     assert not ran.made("CLIENT UNPAUSE"), "held writes must never reach a demoted primary"
     assert f"2 sentinels name {OTHER}:6379" in ran.log

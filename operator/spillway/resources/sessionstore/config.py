@@ -50,8 +50,15 @@ Decisions:
 - Sentinels announce and resolve hostnames (pod DNS names of the headless Services), so a
   rescheduled pod keeps its identity. A starting Redis asks the sentinels who the primary is and
   follows it, else pod 0 is the primary; a starting sentinel asks its peers, else monitors pod 0.
-  Sentinels have no password (protected-mode off): the NetworkPolicy admits only the app's, the
-  Redis and the sentinel pods.
+- Sentinels authenticate (Sentinel ACL, https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/#acl-in-sentinel):
+  `default` is off; `admin` (everything) is what the sentinels use with each other
+  (`sentinel sentinel-user`/`sentinel-pass`), what the start scripts, the preStop hook and the
+  operator use; `app` may only read the topology (SENTINEL get-master-addr-by-name, master(s),
+  replicas, sentinels) and subscribe to the sentinels' events: no SENTINEL SET, REMOVE, MONITOR,
+  FAILOVER, RESET, CONFIG, no PUBLISH. The app's sentinel password is its own (derived from the
+  generated one under another name), not the app's Redis password: a rotation changes the one
+  that opens the data and leaves this one, which opens nothing but the topology. The
+  NetworkPolicy still admits only the app's, the Redis and the sentinel pods (and the operator).
 - A planned stop of the primary (a drain, a rolling update, a deleted pod) is a switchover, not
   a failover: its preStop hook pauses writes, waits for the replicas to have them, asks a
   sentinel for SENTINEL FAILOVER and lets Redis stop once a quorum names the promoted replica
@@ -86,6 +93,14 @@ SECRET_DIR = "/etc/spillway/secret"
 RUN_DIR = "/run/spillway"
 DATA_DIR = "/data"
 USERS = ("app", "exporter", "admin")
+SENTINEL_APP = "sentinel:app"  # the name the app's sentinel password is derived under
+# What the app's Sentinel client (Lettuce) may send a sentinel: its handshake (HELLO with AUTH,
+# CLIENT SETNAME), the topology reads and the event subscriptions. Every name exists in Redis 7.0's
+# Sentinel command table: an unknown one stops redis-sentinel at start.
+SENTINEL_APP_COMMANDS = ("+ping", "+hello", "+auth", "+role", "+client|setname", "+client|getname", "+subscribe",
+                         "+psubscribe", "+unsubscribe", "+punsubscribe", "+sentinel|get-master-addr-by-name",
+                         "+sentinel|master", "+sentinel|masters", "+sentinel|replicas", "+sentinel|slaves",
+                         "+sentinel|sentinels")
 MIB = 2**20
 MIN_MAX_MEMORY = 16 * MIB
 # Spring Session's RedisIndexedSessionRepository: SUBSCRIBE __keyevent@<db>__:del|expired and
@@ -95,7 +110,9 @@ SPRING_CHANNELS = ("__keyevent@*__:expired", "__keyevent@*__:del", "spring:sessi
 ENV_KEYS = (("REDIS_URL", "url"), ("REDIS_HOST", "host"), ("REDIS_PORT", "port"), ("REDIS_USERNAME", "username"),
             ("REDIS_PASSWORD", "password"), ("SPRING_DATA_REDIS_URL", "url"))
 SENTINEL_ENV_KEYS = (("SPRING_DATA_REDIS_SENTINEL_MASTER", "sentinel-master"),
-                     ("SPRING_DATA_REDIS_SENTINEL_NODES", "sentinel-nodes"))
+                     ("SPRING_DATA_REDIS_SENTINEL_NODES", "sentinel-nodes"),
+                     ("SPRING_DATA_REDIS_SENTINEL_USERNAME", "sentinel-username"),
+                     ("SPRING_DATA_REDIS_SENTINEL_PASSWORD", "sentinel-password"))
 
 
 def user_password(password: str, user: str) -> str:
@@ -233,10 +250,23 @@ def redis_conf(spec: ScalableServiceSpec) -> str:
     ]) + "\n"
 
 
+def sentinel_users(password: str) -> str:
+    """The sentinels' ACL users (in the Secret's sentinel-auth.conf: Sentinel reads users from
+    its config, not from an ACL file), passwords as SHA-256 hashes."""
+    admin = password_hash(user_password(password, "admin"))
+    app = password_hash(user_password(password, SENTINEL_APP))
+    return "\n".join([
+        "user default off resetpass resetkeys resetchannels -@all",
+        f"user admin on #{admin} ~* &* +@all",
+        f"user app on #{app} resetkeys resetchannels &* -@all {' '.join(SENTINEL_APP_COMMANDS)}",
+    ]) + "\n"
+
+
 def sentinel_conf() -> str:
     return "\n".join([
-        "# Rendered by Spillway. At start, the script appends dir, announce-ip, monitor and auth lines (from the Secret).",
+        "# Rendered by Spillway. At start, the script appends dir, announce-ip, monitor, users and auth lines (from the Secret).",
         f"port {SENTINEL_PORT}",
+        # The default user is off: protected mode has nothing to protect.
         "protected-mode no",
         "sentinel resolve-hostnames yes",
         "sentinel announce-hostnames yes",

@@ -14,13 +14,13 @@ from spillway.api.units import parse_quantity
 from spillway.resources.meta import Owner, evictable, labels, metadata, selector_labels
 from spillway.resources.sessionstore.config import (
     CHECKSUM, CONFIG_DIR, NO_ROTATION, ROTATION_CURRENT, ROTATION_PREVIOUS, Rotation, app_password, DATA_DIR, ENV_KEYS, PRIMARY, QUORUM, REDIS, REDIS_PORT, ROLE_LABEL, RUN_DIR,
-    SECRET_DIR, SENTINEL, SENTINEL_ENV_KEYS, SENTINEL_PORT, SENTINELS, UID,
+    SECRET_DIR, SENTINEL, SENTINEL_APP, SENTINEL_ENV_KEYS, SENTINEL_PORT, SENTINELS, UID,
     _component_name, _pod_host, acl_file, connection_name, master_name, memory_limit, password_name, primary_name,
     redis_conf, redis_name, sentinel_conf, sentinel_master_conf, sentinel_mode, sentinel_name, sentinel_nodes,
-    user_password,
+    sentinel_users, user_password,
 )
 from spillway.resources.sessionstore.scripts import (
-    READY_REDIS, START_REDIS, START_SENTINEL, STOP_REDIS, SWITCHOVER_SECONDS,
+    READY_REDIS, READY_SENTINEL, START_REDIS, START_SENTINEL, STOP_REDIS, SWITCHOVER_SECONDS,
 )
 
 # --- secrets and env ------------------------------------------------------------------------
@@ -43,7 +43,9 @@ def server_secret(owner: Owner, password: str, rotation: Rotation = NO_ROTATION)
     data = {
         "users.acl": acl_file(owner, password, rotation),
         "redis-auth.conf": f"masteruser admin\nmasterauth {admin}\n",
-        "sentinel-auth.conf": f"sentinel auth-user {master} admin\nsentinel auth-pass {master} {admin}\n",
+        # The sentinels' own users, how they authenticate to each other, and to Redis.
+        "sentinel-auth.conf": (f"{sentinel_users(password)}sentinel sentinel-user admin\nsentinel sentinel-pass {admin}\n"
+                               f"sentinel auth-user {master} admin\nsentinel auth-pass {master} {admin}\n"),
         "admin-password": admin,
         "exporter-password": user_password(password, "exporter"),
     }
@@ -56,7 +58,7 @@ def server_secret(owner: Owner, password: str, rotation: Rotation = NO_ROTATION)
 
 
 def connection_secret_data(host: str, port: int, user: str, password: str, sentinel_master: str | None = None,
-                           sentinels: list[str] | None = None) -> dict[str, str]:
+                           sentinels: list[str] | None = None, sentinel_password: str = "") -> dict[str, str]:
     """What the app's connection Secret holds; `app_env` maps its keys to env names."""
     data = {
         "url": f"redis://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/0",
@@ -65,6 +67,8 @@ def connection_secret_data(host: str, port: int, user: str, password: str, senti
     if sentinel_master is not None:
         data["sentinel-master"] = sentinel_master
         data["sentinel-nodes"] = ",".join(sentinels or [])
+        data["sentinel-username"] = "app"
+        data["sentinel-password"] = sentinel_password
     return data
 
 
@@ -74,7 +78,8 @@ def connection_secret(owner: Owner, spec: ScalableServiceSpec, password: str,
     host = f"{primary_name(owner)}.{owner.namespace}.svc"
     sentinel = sentinel_mode(spec)
     data = connection_secret_data(host, REDIS_PORT, "app", app_password(password, rotation.current),
-                                  master_name(owner) if sentinel else None, sentinel_nodes(owner) if sentinel else None)
+                                  master_name(owner) if sentinel else None, sentinel_nodes(owner) if sentinel else None,
+                                  user_password(password, SENTINEL_APP) if sentinel else "")
     return _secret(owner, connection_name(owner), data)
 
 
@@ -332,8 +337,7 @@ def _redis_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, 
 
 
 def _sentinel_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, str]) -> dict[str, Any]:
-    ping = {"exec": {"command": ["sh", "-c", f"$(command -v redis-cli || command -v valkey-cli) -p {SENTINEL_PORT} PING | grep -q PONG"]},
-            "timeoutSeconds": 3}
+    ping = {"exec": {"command": ["sh", "-c", READY_SENTINEL]}, "timeoutSeconds": 3}
     container: dict[str, Any] = {
         "name": SENTINEL,
         "image": spec.session_store.redis.image,

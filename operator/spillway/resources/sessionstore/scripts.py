@@ -11,22 +11,30 @@ filesystem is read-only.
 
 from __future__ import annotations
 
-from spillway.resources.sessionstore.config import REDIS_PORT
+from spillway.resources.sessionstore.config import REDIS_PORT, SENTINEL_PORT
 
 # Redis's names, else Valkey's (its images and packages may have only valkey-server/valkey-cli).
 _TOOLS = """cli=$(command -v redis-cli || command -v valkey-cli)
 server=$(command -v redis-server || command -v valkey-server)
 """
-_ASK_SENTINELS = """ask_sentinels() {  # primary: the first answering sentinel's; known_replicas: yes if it knows any
+# A command to a sentinel, as admin (the sentinels' default user is off); the password comes from
+# the mounted Secret's file through the environment, never the command line.
+_SENTINEL_CLI = """sentinel_cli() {  # sentinel_cli SECONDS HOST ARGS...
+  seconds=$1; sentinel_host=$2; shift 2
+  REDISCLI_AUTH="$(cat "$SPILLWAY_SECRET/admin-password" 2>/dev/null)" \\
+  VALKEYCLI_AUTH="$(cat "$SPILLWAY_SECRET/admin-password" 2>/dev/null)" \\
+    timeout "$seconds" "$cli" --no-auth-warning --user admin -h "$sentinel_host" -p "$SPILLWAY_SENTINEL_PORT" --raw "$@"
+}
+"""
+_ASK_SENTINELS = _SENTINEL_CLI + """ask_sentinels() {  # primary: the first answering sentinel's; known_replicas: yes if it knows any
   primary=""; known_replicas=no
   for sentinel in $SPILLWAY_SENTINELS; do
     [ "$sentinel" = "$SPILLWAY_SELF" ] && continue
-    answer=$(timeout 3 "$cli" -h "$sentinel" -p "$SPILLWAY_SENTINEL_PORT" --raw \\
-      SENTINEL get-master-addr-by-name "$SPILLWAY_MASTER" 2>/dev/null | head -n 1) || answer=""
+    answer=$(sentinel_cli 3 "$sentinel" SENTINEL get-master-addr-by-name "$SPILLWAY_MASTER" 2>/dev/null \\
+      | head -n 1) || answer=""
     case "$answer" in *" "*|"") continue ;; esac
     primary="$answer"
-    replicas=$(timeout 3 "$cli" -h "$sentinel" -p "$SPILLWAY_SENTINEL_PORT" --raw \\
-      SENTINEL replicas "$SPILLWAY_MASTER" 2>/dev/null) || replicas=""
+    replicas=$(sentinel_cli 3 "$sentinel" SENTINEL replicas "$SPILLWAY_MASTER" 2>/dev/null) || replicas=""
     if [ -n "$replicas" ]; then known_replicas=yes; fi
     break
   done
@@ -86,6 +94,11 @@ READY_REDIS = ('cli=$(command -v redis-cli || command -v valkey-cli); '
                '"$cli" --no-auth-warning --user exporter '
                f'-p {REDIS_PORT} INFO replication) && case "$out" in *role:master*) ;; '
                '*master_link_status:up*) ;; *) exit 1 ;; esac')
+# A sentinel is ready (and alive) when it answers PING to its admin.
+READY_SENTINEL = ('cli=$(command -v redis-cli || command -v valkey-cli); '
+                  'REDISCLI_AUTH="$(cat "$SPILLWAY_SECRET/admin-password")" '
+                  'VALKEYCLI_AUTH="$(cat "$SPILLWAY_SECRET/admin-password")" '
+                  f'"$cli" --no-auth-warning --user admin -p {SENTINEL_PORT} PING | grep -q PONG')
 
 # The preStop hook's bound, all steps included: it runs under `timeout`, and the pod's grace
 # period is this plus what Redis had before to stop (a final AOF fsync and RDB save). The script
@@ -106,7 +119,7 @@ STOP_REDIS = f"""#!/bin/sh
 # returns without waiting and Redis stops as before (the sentinels fail over after
 # down-after-milliseconds). It gives up after {SWITCHOVER_SECONDS - 5} s (if the sentinels still name this
 # primary then, writes resume until Redis stops); `timeout` ends it at {SWITCHOVER_SECONDS} s, and the pause
-# it set ends by itself. Runs as admin: CLIENT PAUSE is @admin (the sentinels need no password).
+# it set ends by itself. Runs as admin, on Redis (CLIENT PAUSE is @admin) and on the sentinels.
 set -u
 {_TOOLS}end=$(( $(date +%s) + {SWITCHOVER_SECONDS - 5} ))
 me="$SPILLWAY_SELF:$SPILLWAY_REDIS_PORT"
@@ -119,9 +132,8 @@ here() {{  # a command to this Redis
     -p "$SPILLWAY_REDIS_PORT" --raw "$@" 2>/dev/null | tr -d '\\r'
 }}
 field() {{ printf '%s\\n' "$info" | sed -n "s/^$1:\\(.*\\)$/\\1/p"; }}
-ask() {{  # a command to sentinel $1
-  sentinel_host="$1"; shift
-  timeout 2 "$cli" -h "$sentinel_host" -p "$SPILLWAY_SENTINEL_PORT" --raw "$@" 2>/dev/null | tr -d '\\r'
+{_SENTINEL_CLI}ask() {{  # a command to sentinel $1
+  sentinel_cli 2 "$@" 2>/dev/null | tr -d '\\r'
 }}
 named() {{  # the primary sentinel $1 names, as host:port
   set -- $(ask "$1" SENTINEL get-master-addr-by-name "$SPILLWAY_MASTER")
