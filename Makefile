@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 CACHE ?= $(or $(SPILLWAY_CACHE),$(HOME)/.cache/spillway)
 export SPILLWAY_CACHE := $(CACHE)
 
-.PHONY: help fresh-check venv deps deps-images crd install-manifest image test unit integration lint cluster-up cluster-down demo demo-down clean
+.PHONY: help fresh-check lock venv deps deps-images crd install-manifest image test unit integration lint cluster-up cluster-down demo demo-down clean
 
 help:
 	@echo "make demo        local control plane + operator + sample ScalableService"
@@ -19,6 +19,7 @@ help:
 	@echo "make image       build the operator image (needs a Docker engine)"
 	@echo "make cluster-up / cluster-down   only the local control plane"
 	@echo "make fresh-check the two commands in a clean clone with an empty cache, timed (DEMO_RUNS=3)"
+	@echo "make lock        regenerate requirements/*.lock (the operator image's hashed dependencies)"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -81,6 +82,16 @@ demo: venv $(if $(CLUSTER),deps-images,deps)
 
 demo-down: venv
 	$(PY) -m demo down
+
+# The operator image's Python packages, pinned with their hashes by pip-tools (in a venv of its
+# own, under the cache): after a change to pyproject.toml's dependencies, run this and commit.
+LOCK_VENV := $(CACHE)/lock-venv
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools==7.7.0; }
+	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --output-file requirements/operator.lock pyproject.toml
+	cd requirements && $(abspath $(LOCK_VENV))/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --output-file build.lock build.in
 
 # The README's two commands in a clean clone of HEAD with empty caches: timings and the demo's numbers.
 fresh-check:

@@ -119,7 +119,7 @@ build_base() {
 
 build_operator() {
   local image=localhost/spillway/operator:dev sum out base_out=$1
-  sum=$(cd "$ROOT" && { echo "$base_out"; cat Dockerfile .dockerignore pyproject.toml README.md;
+  sum=$(cd "$ROOT" && { echo "$base_out"; cat Dockerfile .dockerignore pyproject.toml README.md requirements/*.lock;
                          find operator -type f -not -path '*/__pycache__/*' | LC_ALL=C sort | xargs cat; } \
         | sha256sum | cut -c1-12)
   out=$OUT/operator-$sum.oci.tar
