@@ -8,7 +8,7 @@ from typing import Any
 
 from spillway.ports import Cluster
 from spillway.resources.compare import covers, fingerprinted
-from spillway.resources.meta import Owner, selector_labels
+from spillway.resources.meta import Owner, selector_labels, unused_configs
 
 
 class NameConflict(Exception):
@@ -64,3 +64,19 @@ def remove_owned(cluster: Cluster, owner: Owner, component: str, kinds: list[tup
                 cluster.delete(api_version, kind, owner.namespace, meta["name"])
                 removed += 1
     return removed
+
+
+def retire_configs(cluster: Cluster, owner: Owner, component: str, pod_components: tuple[str, ...],
+                   current: set[str]) -> int:
+    """Delete the `component` ConfigMaps Spillway made that are neither `current` nor mounted by
+    a live pod of `pod_components` (content-named and immutable, each stays while a pod started
+    with it may restart); the number deleted. One list while nothing is stale, two otherwise."""
+    found = [c for c in cluster.list("v1", "ConfigMap", owner.namespace, selector_labels(owner, component))
+             if any(ref.get("uid") == owner.uid for ref in c["metadata"].get("ownerReferences") or [])]
+    if all(c["metadata"]["name"] in current for c in found):
+        return 0
+    pods = [p for c in pod_components for p in cluster.list("v1", "Pod", owner.namespace, selector_labels(owner, c))]
+    stale = unused_configs(found, pods, current)
+    for name in stale:
+        cluster.delete("v1", "ConfigMap", owner.namespace, name)
+    return len(stale)

@@ -16,7 +16,7 @@ from spillway import GROUP, KIND, VERSION
 from spillway.api import SpecError, parse_spec
 from spillway.api.spec import ScalableServiceSpec
 from spillway.capacity import reconcile_headroom
-from spillway.children import NameConflict, apply_changed, check_owner, remove_owned
+from spillway.children import NameConflict, apply_changed, check_owner, remove_owned, retire_configs
 from spillway.ports import Cluster, ClusterError, RedisPort
 from spillway.api.status import find_condition
 from spillway.reporting import Conditions, Outcome, Report
@@ -208,7 +208,9 @@ def _apply_all(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, replic
 
 
 _APP_KINDS = [("apps/v1", "Deployment"), ("policy/v1", "PodDisruptionBudget")]
-_BALANCER_KINDS = [*_APP_KINDS, ("v1", "Service"), ("v1", "ConfigMap")]
+# ConfigMaps are added only when no balancer of ours runs: while one does, each is content-named and
+# goes once no pod mounts it (retire_configs).
+_BALANCER_KINDS = [*_APP_KINDS, ("v1", "Service")]
 
 
 def _unserved(cluster: Cluster, requires: tuple[Requirement, ...]) -> tuple[set[tuple[str, str]], list[str]]:
@@ -256,6 +258,7 @@ def _apply_balancer(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, o
             cluster.create(haproxy.cookie_secret(owner, secrets.token_hex(32)))
             report.writes += 1
             check_owner(owner.uid, "Secret", name, cluster.get("v1", "Secret", owner.namespace, name))
+    current = {o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"}
     applied = []
     for obj in objects:
         found, wrote = apply_changed(cluster, obj, cluster.get(obj["apiVersion"], obj["kind"], owner.namespace,
@@ -267,7 +270,11 @@ def _apply_balancer(cluster: Cluster, owner: Owner, spec: ScalableServiceSpec, o
         # Only versions the CRD serves: listing another fails (Istio before 1.22 serves no v1).
         kinds = _BALANCER_KINDS + [(r.api_version, r.kind) for r in balancing.every_requirement()
                                    if _serves(cluster.crd(r.crd), r.api_version)]
+        if not current:  # no balancer of ours runs any more: its configs go with it
+            kinds.append(("v1", "ConfigMap"))
         report.writes += remove_owned(cluster, owner, haproxy.COMPONENT, kinds, wanted)
+    if current:
+        report.writes += retire_configs(cluster, owner, haproxy.COMPONENT, (haproxy.COMPONENT,), current)
     return applied
 
 

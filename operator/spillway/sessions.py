@@ -16,7 +16,7 @@ from typing import Any
 from spillway.api.spec import ScalableServiceSpec
 from spillway.ports import Cluster, RedisPort
 from spillway.resources import sessionstore as store
-from spillway.children import apply_changed, check_owner, controlled_by, remove_owned
+from spillway.children import apply_changed, check_owner, controlled_by, remove_owned, retire_configs
 from spillway.resources.meta import Owner, selector_labels
 from spillway.resources.workload import SESSION_STORE_CHECKSUM
 
@@ -24,8 +24,11 @@ PROBE_TIMEOUT_SECONDS = 1.0
 # What a provisioned store is made of, listed by its labels when it is removed or changes mode.
 # Secrets are not listed: the operator may create and patch them, never list or delete them; the
 # owner reference removes them with the ScalableService.
-KINDS = [("apps/v1", "StatefulSet"), ("v1", "Service"), ("v1", "ConfigMap"), ("policy/v1", "PodDisruptionBudget"),
+KINDS = [("apps/v1", "StatefulSet"), ("v1", "Service"), ("policy/v1", "PodDisruptionBudget"),
          ("networking.k8s.io/v1", "NetworkPolicy")]
+# A running component's ConfigMaps are retired once no pod mounts them (content-named, a pod of an
+# old one may restart); a component that no longer runs loses them with the rest.
+CONFIG_MAP = ("v1", "ConfigMap")
 COMPONENTS = (store.REDIS, store.SENTINEL)
 
 
@@ -113,8 +116,12 @@ def _provisioned(cluster: Cluster, probe: RedisPort | None, owner: Owner, spec: 
         found, wrote = apply_changed(cluster, obj, current)
         outcome.writes += wrote
         live[(obj["kind"], obj["metadata"]["name"])] = found
+    running = COMPONENTS if store.sentinel_mode(spec) else (store.REDIS,)
     if cleanup:
-        outcome.writes += _remove(cluster, owner, {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects})
+        outcome.writes += _remove(cluster, owner, {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects},
+                                  running)
+    configs = {o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"}
+    outcome.writes += sum(retire_configs(cluster, owner, c, (c,), configs) for c in running)
     observed = store.Observed(redis=live.get(("StatefulSet", store.redis_name(owner))))
     if store.sentinel_mode(spec):
         follow = follow_primary(cluster, probe, owner, store.user_password(password, "admin"))
@@ -288,5 +295,6 @@ class Follower:
         return True
 
 
-def _remove(cluster: Cluster, owner: Owner, wanted: set[tuple[str, str, str]]) -> int:
-    return sum(remove_owned(cluster, owner, component, KINDS, wanted) for component in COMPONENTS)
+def _remove(cluster: Cluster, owner: Owner, wanted: set[tuple[str, str, str]], running: tuple[str, ...] = ()) -> int:
+    return sum(remove_owned(cluster, owner, c, KINDS if c in running else [*KINDS, CONFIG_MAP], wanted)
+               for c in COMPONENTS)

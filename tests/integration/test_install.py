@@ -210,10 +210,15 @@ def test_operator_runs_full_scenarios_with_only_the_charts_rbac(kube: Any, tmp_p
                 k.run("delete", "ssvc", "shop", "-n", ns, "--wait=true", "--timeout=60s")
                 # The HAProxy provider: its ConfigMap, Services, PDB and Deployment, the cookie
                 # key Secret created once, the CRD lookups; then a switch that lists and removes them.
+                def edge_configs() -> list[str]:  # content-named: found by their labels
+                    return k.run("get", "configmap", "-n", ns, "-o", "name", "-l",
+                                 "app.kubernetes.io/instance=edge,app.kubernetes.io/component=balancer"
+                                 ).stdout.split()
+
                 k.apply(scalable_service("edge", ns, balancing={"provider": "HAProxy",
                                                                 "affinity": {"type": "Cookie"}}))
                 try:
-                    wait_until(lambda: k.get("configmap", "edge-haproxy", ns) is not None
+                    wait_until(lambda: edge_configs() != []
                                and k.get("secret", "edge-balancer", ns) is not None
                                and k.get("deployment", "edge-haproxy", ns) is not None, 60, "the HAProxy balancer")
                 except TimeoutError as err:
@@ -221,7 +226,7 @@ def test_operator_runs_full_scenarios_with_only_the_charts_rbac(kube: Any, tmp_p
                 k.run("patch", "ssvc", "edge", "-n", ns, "--type=merge", "-p",
                       '{"spec": {"balancing": {"provider": "Service", "affinity": {"type": "None"}}}}')
                 wait_until(lambda: k.get("deployment", "edge-haproxy", ns) is None
-                           and k.get("configmap", "edge-haproxy", ns) is None, 60, "the balancer removed")
+                           and edge_configs() == [], 60, "the balancer removed")
                 k.run("delete", "ssvc", "edge", "-n", ns, "--wait=true", "--timeout=60s")
                 # The session store: its password Secret created, the derived ones applied, the
                 # StatefulSets and NetworkPolicies, the pods listed (and the sentinels asked);

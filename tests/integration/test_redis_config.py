@@ -89,12 +89,14 @@ class Pod:
     data: Path
 
     @classmethod
-    def mounted(cls, root: Path, mode: str, data: Path | None = None) -> Pod:
+    def mounted(cls, root: Path, mode: str, data: Path | None = None, component: str = sessionstore.REDIS) -> Pod:
+        """The files a `component` (redis or sentinel) pod mounts: its own ConfigMap and the Secret."""
         objects = sessionstore.build(OWNER, _spec(mode), PASSWORD, {"app": "checkout"})
         pod = cls(root / "config", root / "secret", root / "run", data or root / "data")
         for directory in (pod.config, pod.secret, pod.run, pod.data):
             directory.mkdir(parents=True, exist_ok=True)
-        config_map = next(o for o in objects if o["kind"] == "ConfigMap")
+        config_map = next(o for o in objects if o["kind"] == "ConfigMap"
+                          and o["metadata"]["labels"]["app.kubernetes.io/component"] == component)
         server_secret = next(o for o in objects if o["metadata"]["name"] == sessionstore.redis_name(OWNER)
                              and o["kind"] == "Secret")
         for directory, files in ((pod.config, config_map["data"]), (pod.secret, sessionstore.secret_text(server_secret))):
@@ -269,7 +271,7 @@ def sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sentinels]:
     primary = _start(pod.config / "start-redis.sh", env, redis_port, root / "redis.log")
     sentinel: TrackedProcess | None = None
     try:
-        sentinel_pod = Pod.mounted(root / "sentinel", "Sentinel")
+        sentinel_pod = Pod.mounted(root / "sentinel", "Sentinel", component=sessionstore.SENTINEL)
         env = sentinel_pod.env("Sentinel", SPILLWAY_SENTINELS="", SPILLWAY_SELF="127.0.0.1",
                                SPILLWAY_SEED="127.0.0.1", SPILLWAY_REDIS_PORT=str(redis_port),
                                SPILLWAY_SENTINEL_PORT=str(sentinel_port))

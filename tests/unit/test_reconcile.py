@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -208,15 +209,26 @@ def test_what_cannot_be_honoured_is_a_condition_and_one_warning(cluster: FakeClu
     assert len(cluster.events) == events
 
 
-HAPROXY_OBJECTS = [("ConfigMap", "checkout-haproxy"), ("Deployment", "checkout-haproxy"), ("Service", "checkout"),
-                   ("Service", "checkout-backends"), ("PodDisruptionBudget", "checkout-haproxy")]
+HAPROXY_OBJECTS = [("ConfigMap", "checkout-haproxy-<digest>"), ("Deployment", "checkout-haproxy"),
+                   ("Service", "checkout"), ("Service", "checkout-backends"), ("PodDisruptionBudget", "checkout-haproxy")]
+
+
+def _named(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The content-named ConfigMap's digest as `<digest>`."""
+    return [(kind, re.sub(r"-[0-9a-f]{10}$", "-<digest>", name) if kind == "ConfigMap" else name)
+            for kind, name in pairs]
+
+
+def _haproxy_configs(cluster: FakeCluster) -> list[dict[str, Any]]:
+    return [o for (_, kind, _, name), o in sorted(cluster.objects.items())
+            if kind == "ConfigMap" and name.startswith("checkout-haproxy-")]
 
 
 def test_haproxy_provider_builds_the_balancer_and_reports_its_readiness(cluster: FakeCluster) -> None:
     body = resource(minimal_spec(balancing={"provider": "HAProxy"}))
     reconcile(cluster, body, NOW)
     applied = [(kind, name) for verb, kind, name in cluster.writes if verb == "apply"]
-    assert applied[2:] == HAPROXY_OBJECTS  # after the app's Deployment and PDB; no PodMonitor without its CRD
+    assert _named(applied[2:]) == HAPROXY_OBJECTS  # after the app's Deployment and PDB; no PodMonitor without its CRD
     balancer = _condition(body, "BalancerReady")
     assert (balancer["status"], balancer["reason"], balancer["message"]) == (
         "False", "BalancerNotReady", "0 of 2 HAProxy replicas are ready.")
@@ -273,7 +285,7 @@ def test_cookie_key_is_generated_once_and_never_shown(cluster: FakeCluster) -> N
     assert cluster.get("v1", "Secret", "shop", "checkout-balancer")["stringData"]["cookie-key"] == key
     assert [w for w in cluster.writes if w[1] == "Secret"] == [("create", "Secret", "checkout-balancer")]
     assert key not in repr(body["status"]) and key not in repr(cluster.events)
-    config = cluster.get("v1", "ConfigMap", "shop", "checkout-haproxy")["data"]["haproxy.cfg"]
+    config = _haproxy_configs(cluster)[-1]["data"]["haproxy.cfg"]
     assert key not in config and "${SPILLWAY_COOKIE_KEY}" in config
 
 
@@ -283,13 +295,49 @@ def test_moving_off_haproxy_removes_the_balancer(cluster: FakeCluster) -> None:
     body["spec"]["balancing"] = {"provider": "Service"}
     body["metadata"]["generation"] = 2
     reconcile(cluster, body, NOW + timedelta(seconds=5))
-    deleted = sorted((kind, name) for verb, kind, name in cluster.writes if verb == "delete")
+    deleted = sorted(_named([(kind, name) for verb, kind, name in cluster.writes if verb == "delete"]))
     assert deleted == sorted(o for o in HAPROXY_OBJECTS if o != ("Service", "checkout"))
     # The key stays until the ScalableService goes: the operator never deletes Secrets.
     assert cluster.get("v1", "Secret", "shop", "checkout-balancer") is not None
     front = cluster.get("v1", "Service", "shop", "checkout")
     assert front["spec"]["selector"]["app.kubernetes.io/component"] == "app"
     assert _condition(body, "BalancerReady")["reason"] == "ServiceBalancing"
+
+
+def _balancer_pod(cluster: FakeCluster, name: str, config_map: str, terminating: bool = False) -> None:
+    metadata: dict[str, Any] = {"name": name, "namespace": "shop", "labels": {
+        "app.kubernetes.io/instance": "checkout", "app.kubernetes.io/component": "balancer",
+        "app.kubernetes.io/managed-by": "spillway"}}
+    if terminating:
+        metadata["deletionTimestamp"] = "2026-11-24T12:00:00Z"
+    cluster.objects[("v1", "Pod", "shop", name)] = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": {
+        "volumes": [{"name": "config", "configMap": {"name": config_map}}, {"name": "tmp", "emptyDir": {}}]}}
+
+
+def test_a_changed_config_is_a_new_config_map_and_the_old_one_stays_while_a_pod_mounts_it(cluster: FakeCluster) -> None:
+    body = resource(minimal_spec(balancing={"provider": "HAProxy"}))
+    reconcile(cluster, body, NOW)
+    (old,) = [c["metadata"]["name"] for c in _haproxy_configs(cluster)]
+    _balancer_pod(cluster, "checkout-haproxy-a", old)
+    before = len(cluster.writes)
+    body["spec"]["capacity"] = {"concurrency": 50}
+    body["metadata"]["generation"] = 2
+    reconcile(cluster, body, NOW + timedelta(seconds=5))
+    names = [c["metadata"]["name"] for c in _haproxy_configs(cluster)]
+    (new,) = [n for n in names if n != old]
+    assert old in names, "a pod started with the old config may restart: its file stays"
+    volumes = cluster.get("apps/v1", "Deployment", "shop", "checkout-haproxy")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "config", "configMap": {"name": new}} in volumes
+    assert not any(w[2] == old for w in cluster.writes[before:]), "never edited in place"
+    # The rollout replaces the pod; a terminating one reads nothing again.
+    _balancer_pod(cluster, "checkout-haproxy-a", old, terminating=True)
+    _balancer_pod(cluster, "checkout-haproxy-b", new)
+    reconcile(cluster, body, NOW + timedelta(seconds=10))
+    assert [c["metadata"]["name"] for c in _haproxy_configs(cluster)] == [new]
+    assert ("delete", "ConfigMap", old) in cluster.writes
+    writes = len(cluster.writes)
+    reconcile(cluster, body, NOW + timedelta(seconds=15))
+    assert len(cluster.writes) == writes, "nothing stale: nothing written"
 
 
 def test_dropping_the_session_store_removes_its_condition(cluster: FakeCluster) -> None:
@@ -390,6 +438,12 @@ def test_headroom_of_pools_gives_each_pool_its_share(cluster: FakeCluster) -> No
 
 # --- no takeover ------------------------------------------------------------------------------------
 
+def _named_config(body: dict[str, Any]) -> str:
+    scratch = FakeCluster()
+    reconcile(scratch, copy.deepcopy(body), NOW)
+    return str(_haproxy_configs(scratch)[0]["metadata"]["name"])
+
+
 def _theirs(cluster: FakeCluster, api_version: str, kind: str, name: str, **extra: Any) -> dict[str, Any]:
     """An object of a child's name that someone else made: no owner reference."""
     obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": "shop"}, **extra}
@@ -401,7 +455,7 @@ def _theirs(cluster: FakeCluster, api_version: str, kind: str, name: str, **extr
     ("v1", "Service", "checkout", {}, {"spec": {"selector": {"app": "theirs"}}}),
     ("apps/v1", "Deployment", "checkout", {}, {"spec": {"replicas": 7, "selector": {"matchLabels": {"a": "b"}}}}),
     ("policy/v1", "PodDisruptionBudget", "checkout", {}, {"spec": {"maxUnavailable": 0}}),
-    ("v1", "ConfigMap", "checkout-haproxy", {"balancing": {"provider": "HAProxy"}}, {"data": {"x": "y"}}),
+    ("v1", "ConfigMap", "<the haproxy.cfg's>", {"balancing": {"provider": "HAProxy"}}, {"data": {"x": "y"}}),
     ("v1", "Secret", "checkout-balancer", {"balancing": {"provider": "HAProxy", "affinity": {"type": "Cookie"}}},
      {"data": {"cookie-key": "dGhlaXJz"}}),
     ("v1", "Secret", "checkout-redis-password", {"sessionStore": {"type": "Redis"}},
@@ -410,8 +464,10 @@ def _theirs(cluster: FakeCluster, api_version: str, kind: str, name: str, **extr
 def test_a_childs_name_held_by_someone_elses_object_is_a_name_conflict_and_it_is_left_untouched(
         cluster: FakeCluster, api_version: str, kind: str, name: str, spec: dict[str, Any],
         extra: dict[str, Any]) -> None:
-    before = _theirs(cluster, api_version, kind, name, **extra)
     body = resource(minimal_spec(**spec))
+    if name == "<the haproxy.cfg's>":  # content-named: the name this spec's config gets
+        name = _named_config(body)
+    before = _theirs(cluster, api_version, kind, name, **extra)
     reconcile(cluster, body, NOW)
     assert cluster.objects[(api_version, kind, "shop", name)] == before, "their object is untouched"
     assert not any(w[1:] == (kind, name) for w in cluster.writes if w[0] != "status")

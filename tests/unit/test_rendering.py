@@ -3,6 +3,8 @@ generated shown."""
 
 from __future__ import annotations
 
+import re
+
 import base64
 import secrets
 from pathlib import Path
@@ -22,7 +24,9 @@ SERVICE = {"apiVersion": "spillway.io/v1alpha1", "kind": "ScalableService",
 
 
 def _kinds(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    """Keyed by kind and name; a content-named ConfigMap by its name without the digest."""
+    return {(o["kind"], re.sub(r"-[0-9a-f]{10}$", "", o["metadata"]["name"]) if o["kind"] == "ConfigMap"
+             else o["metadata"]["name"]): o for o in objects}
 
 
 def test_the_balancer_the_store_and_the_app_are_rendered_with_their_configs() -> None:

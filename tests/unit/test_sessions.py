@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -104,7 +105,8 @@ def test_standalone_store_is_created_with_a_password_made_once(cluster: FakeClus
     _reconcile(cluster, body)
     created = [w for w in cluster.writes if w[0] == "create"]
     assert created == [("create", "Secret", "checkout-redis-password")]
-    kinds = {(k, n) for verb, k, n in cluster.writes if verb == "apply"}
+    kinds = {(k, re.sub(r"-[0-9a-f]{10}$", "", n) if k == "ConfigMap" else n)
+             for verb, k, n in cluster.writes if verb == "apply"}
     assert {("Secret", "checkout-redis"), ("Secret", "checkout-redis-connection"), ("ConfigMap", "checkout-redis"),
             ("StatefulSet", "checkout-redis"), ("Service", "checkout-redis-primary"),
             ("NetworkPolicy", "checkout-redis")} <= kinds

@@ -83,6 +83,24 @@ def child_name(owner: Owner, suffix: str, limit: int = 63) -> str:
     return f"{full[: limit - len(digest) - 1].rstrip('-')}-{digest}"
 
 
+def content_name(owner: Owner, suffix: str, data: dict[str, str]) -> str:
+    """`<owner>-<suffix>-<digest>`: the name of an immutable ConfigMap holding `data`, which
+    changes whenever any of it does (a new config is a new object; the old one stays for the
+    pods that still mount it)."""
+    digest = hashlib.sha256("".join(f"{k}\0{v}\0" for k, v in sorted(data.items())).encode()).hexdigest()[:10]
+    return child_name(owner, f"{suffix}-{digest}")
+
+
+def unused_configs(config_maps: list[dict[str, Any]], pods: list[dict[str, Any]], current: set[str]) -> list[str]:
+    """The ConfigMaps to retire: neither `current` nor mounted by a pod that is not terminating
+    (a terminating pod has read its files and never reads them again)."""
+    mounted = {volume["configMap"]["name"]
+               for pod in pods if not (pod.get("metadata") or {}).get("deletionTimestamp")
+               for volume in (pod.get("spec") or {}).get("volumes") or [] if (volume.get("configMap") or {}).get("name")}
+    names = (c["metadata"]["name"] for c in config_maps)
+    return sorted(n for n in names if n not in current and n not in mounted)
+
+
 # What cluster autoscalers read on pods (docs/autoscaling.md gives each one's reason).
 # The Cluster Autoscaler removes no node whose pods have local storage (an emptyDir) unless they
 # say they are safe to evict: https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/FAQ.md

@@ -205,15 +205,34 @@ def test_balancer_pods_meet_the_restricted_profile_and_are_scraped() -> None:
     assert next(r for r in plan.requires if r.kind == "PodMonitor").optional
 
 
-def test_a_config_change_rolls_the_balancer_pods() -> None:
-    def checksum(**overrides: Any) -> str:
+def test_a_config_change_is_a_new_immutable_config_map_that_rolls_the_balancer_pods() -> None:
+    def mounted(**overrides: Any) -> str:
         _, plan = _plan(**overrides)
-        return str(_objects(plan, "Deployment")[0]["spec"]["template"]["metadata"]["annotations"][haproxy.CHECKSUM])
+        (config_map,) = _objects(plan, "ConfigMap")
+        assert config_map["immutable"] is True
+        volumes = _objects(plan, "Deployment")[0]["spec"]["template"]["spec"]["volumes"]
+        name = next(v["configMap"]["name"] for v in volumes if v["name"] == "config")
+        assert name == config_map["metadata"]["name"] == haproxy.config_map_name(OWNER, config_map["data"]["haproxy.cfg"])
+        return str(name)
 
-    base = checksum(balancing={"provider": "HAProxy"})
-    assert checksum(balancing={"provider": "HAProxy"}) == base
-    assert checksum(balancing={"provider": "HAProxy", "algorithm": "Random"}) != base
-    assert checksum(balancing={"provider": "HAProxy"}, capacity={"concurrency": 7}) != base
+    base = mounted(balancing={"provider": "HAProxy"})
+    assert base.startswith("checkout-haproxy-") and len(base) == len("checkout-haproxy-") + 10
+    assert mounted(balancing={"provider": "HAProxy"}) == base
+    assert mounted(balancing={"provider": "HAProxy", "algorithm": "Random"}) != base
+    assert mounted(balancing={"provider": "HAProxy"}, capacity={"concurrency": 7}) != base
+
+
+def test_the_config_is_checked_by_the_images_haproxy_before_the_balancer_starts() -> None:
+    _, plan = _plan(balancing={"provider": "HAProxy", "affinity": {"type": "Cookie"}})
+    pod = _objects(plan, "Deployment")[0]["spec"]["template"]["spec"]
+    (check,) = pod["initContainers"]
+    (balancer,) = pod["containers"]
+    assert check["command"][:2] == ["haproxy", "-c"] and check["command"][-1] == balancer["command"][-1]
+    assert check["image"] == balancer["image"]
+    # The same file, the same environment (the cookie key the file names): what it checks is what runs.
+    assert (check["volumeMounts"], check["env"]) == (balancer["volumeMounts"], balancer["env"])
+    assert check["securityContext"] == balancer["securityContext"]
+    assert check["securityContext"]["readOnlyRootFilesystem"] and check["securityContext"]["runAsNonRoot"]
 
 
 def test_every_object_belongs_to_the_service() -> None:

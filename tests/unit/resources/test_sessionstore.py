@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import kubernetes_validate
@@ -33,8 +34,13 @@ def _build(**redis: Any) -> list[dict[str, Any]]:
     return sessionstore.build(OWNER, _spec(**redis), PASSWORD, APP_SELECTOR)
 
 
+def _base(kind: str, name: str) -> str:
+    """A content-named ConfigMap's name without its digest."""
+    return re.sub(r"-[0-9a-f]{10}$", "", name) if kind == "ConfigMap" else name
+
+
 def _find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    found = [o for o in objects if o["kind"] == kind and _base(kind, o["metadata"]["name"]) == name]
     assert len(found) == 1, f"{kind} {name}: {len(found)} found"
     return found[0]
 
@@ -55,7 +61,7 @@ def _conf(objects: list[dict[str, Any]]) -> list[str]:
                     ("Service", "checkout-redis-primary"), ("StatefulSet", "checkout-redis"),
                     ("PodDisruptionBudget", "checkout-redis"), ("NetworkPolicy", "checkout-redis")]),
     ("Sentinel", [("Secret", "checkout-redis"), ("Secret", "checkout-redis-connection"),
-                  ("ConfigMap", "checkout-redis"), ("Service", "checkout-redis"),
+                  ("ConfigMap", "checkout-redis"), ("ConfigMap", "checkout-sentinel"), ("Service", "checkout-redis"),
                   ("Service", "checkout-redis-primary"), ("StatefulSet", "checkout-redis"),
                   ("PodDisruptionBudget", "checkout-redis"), ("NetworkPolicy", "checkout-redis"),
                   ("Service", "checkout-sentinel"), ("StatefulSet", "checkout-sentinel"),
@@ -63,11 +69,19 @@ def _conf(objects: list[dict[str, Any]]) -> list[str]:
 ])
 def test_objects_of_each_mode_and_sentinels_only_in_sentinel_mode(mode: str, expected: list[tuple[str, str]]) -> None:
     objects = _build(mode=mode)
-    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == expected
-    keys = set(_find(objects, "ConfigMap", "checkout-redis")["data"])
-    sentinel_keys = {"sentinel.conf", "sentinel-master.conf", "start-sentinel.sh"}
-    assert (keys >= sentinel_keys) == (mode == "Sentinel")
-    assert keys >= {"redis.conf", "start-redis.sh"}
+    assert [(o["kind"], _base(o["kind"], o["metadata"]["name"])) for o in objects] == expected
+    configs = [o for o in objects if o["kind"] == "ConfigMap"]
+    assert all(c["immutable"] is True for c in configs)
+    assert set(_find(objects, "ConfigMap", "checkout-redis")["data"]) == (
+        {"redis.conf", "start-redis.sh", "stop-redis.sh"} if mode == "Sentinel" else {"redis.conf", "start-redis.sh"})
+    if mode == "Sentinel":
+        assert set(_find(objects, "ConfigMap", "checkout-sentinel")["data"]) == {
+            "sentinel.conf", "sentinel-master.conf", "start-sentinel.sh"}
+    for component in ("redis", "sentinel") if mode == "Sentinel" else ("redis",):
+        mounted = _find(objects, "StatefulSet", f"checkout-{component}")["spec"]["template"]["spec"]["volumes"]
+        config = _find(objects, "ConfigMap", f"checkout-{component}")
+        assert {"name": "config", "configMap": {"name": config["metadata"]["name"], "defaultMode": 0o444}} in mounted
+        assert config["metadata"]["labels"]["app.kubernetes.io/component"] == component
 
 
 @pytest.mark.parametrize(("redis", "replicas"), [({"mode": "Standalone", "replicas": 5}, 1),
@@ -140,7 +154,7 @@ def test_too_small_max_memory_and_short_password_are_refused() -> None:
 
 
 def test_sentinel_conf_resolves_and_announces_hostnames() -> None:
-    data = _find(_build(mode="Sentinel"), "ConfigMap", "checkout-redis")["data"]
+    data = _find(_build(mode="Sentinel"), "ConfigMap", "checkout-sentinel")["data"]
     assert data["sentinel.conf"].splitlines()[1:] == [
         "port 26379", "protected-mode no", "sentinel resolve-hostnames yes", "sentinel announce-hostnames yes",
         "sentinel deny-scripts-reconfig yes"]

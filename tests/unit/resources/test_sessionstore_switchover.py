@@ -29,7 +29,9 @@ def _build(mode: str) -> list[dict[str, Any]]:
 
 
 def _one(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)
+    """`name` is a content-named ConfigMap's name without its digest."""
+    found: dict[str, Any] = next(o for o in objects if o["kind"] == kind and (
+        re.sub(r"-[0-9a-f]{10}$", "", o["metadata"]["name"]) if kind == "ConfigMap" else o["metadata"]["name"]) == name)
     return found
 
 
@@ -64,18 +66,21 @@ def test_standalone_redis_has_no_switchover_to_make() -> None:
     assert "stop-redis.sh" not in _one(objects, "ConfigMap", "checkout-redis")["data"]
 
 
-def test_a_new_stop_script_does_not_restart_redis(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hook is read from the mounted ConfigMap when the pod stops: changing it must not roll
-    the primary (each roll of it is a switchover)."""
-    def template(objects: list[dict[str, Any]]) -> dict[str, Any]:
-        found: dict[str, Any] = _one(objects, "StatefulSet", "checkout-redis")["spec"]["template"]
+def test_a_new_stop_script_rolls_redis_and_leaves_the_sentinels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ConfigMaps are immutable and content-named: a new hook is a new Redis ConfigMap, which
+    the Redis pods roll onto (each old pod keeps, and stops with, the hook it started with); the
+    sentinels mount their own ConfigMap and stay."""
+    def template(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
+        found: dict[str, Any] = _one(objects, "StatefulSet", name)["spec"]["template"]
         return found
 
     before = _build("Sentinel")
     monkeypatch.setattr(sessionstore.objects, "STOP_REDIS", sessionstore.STOP_REDIS + "# changed\n")
     after = _build("Sentinel")
-    assert _one(after, "ConfigMap", "checkout-redis") != _one(before, "ConfigMap", "checkout-redis")
-    assert template(after) == template(before)
+    old, new = (_one(o, "ConfigMap", "checkout-redis")["metadata"]["name"] for o in (before, after))
+    assert old != new
+    assert template(after, "checkout-redis") != template(before, "checkout-redis")
+    assert template(after, "checkout-sentinel") == template(before, "checkout-sentinel")
 
 
 def _used(script: str, prefix: str) -> set[str]:

@@ -1,14 +1,18 @@
 """Provider `HAProxy`: Spillway's own data plane, for any cluster. Pure: no I/O.
 
 What is built, for a ScalableService `<name>`:
-- ConfigMap `<name>-haproxy` with haproxy.cfg: one backend named `<name>` (the HAProxy metrics
+- ConfigMap `<name>-haproxy-<digest>` with haproxy.cfg, immutable and named by its content: a
+  changed config is a new ConfigMap, so a pod of the old one that restarts reads the file it was
+  started with, and the reconcile removes the old one once no pod mounts it; one backend named `<name>` (the HAProxy metrics
   preset matches `proxy="<name>"`), always with an explicit `balance` (HAProxy 3.3 changed the
   default from roundrobin to random), servers discovered from the DNS SRV records of a headless
   Service (`server-template` with `replicas.max` slots per pool and a `resolvers` section), so
   a scale-out or scale-in changes the servers without a reload;
 - Deployment `<name>-haproxy` (`balancing.haproxy.replicas`, at least 2, spread over nodes by a
   preferred pod anti-affinity, a rolling update that never lowers the ready count) whose pods
-  roll when the config changes (`spillway.io/config-checksum`), and PDB `<name>-haproxy`: the
+  roll when the config changes (the ConfigMap's name is in their template) and check it with
+  `haproxy -c` in an init container first, so a config the image's HAProxy refuses stops the
+  rollout at its first new pod while the old pods serve on; and PDB `<name>-haproxy`: the
   balancer is never a single point of failure;
 - Service `<name>` in front of the balancer pods (the address clients use whatever the
   provider), and headless Services `<name>-backends` (or `<name>-<pool>-backends`) selecting
@@ -32,7 +36,7 @@ in 2.6, which the tests run: `haproxy -c` checks the rendered file on it).
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import re
 from datetime import timedelta
 from typing import Any
@@ -48,13 +52,12 @@ from spillway.resources.balancing.base import (
     Verdict,
     default_algorithm,
 )
-from spillway.resources.meta import Owner, child_name, evictable, labels, metadata, selector_labels
+from spillway.resources.meta import Owner, child_name, content_name, evictable, labels, metadata, selector_labels
 
 COMPONENT = "balancer"
 HTTP_PORT = 8080  # unprivileged: the restricted profile drops NET_BIND_SERVICE
 METRICS_PORT = 8405
 CONFIG_DIR = "/usr/local/etc/haproxy"
-CHECKSUM = "spillway.io/config-checksum"
 COOKIE_KEY = "cookie-key"
 COOKIE_ENV = "SPILLWAY_COOKIE_KEY"
 UID = 99  # the official image's haproxy user; any non-root uid works with Debian's package
@@ -83,6 +86,11 @@ SUPPORT = Support(
 
 def config_name(owner: Owner) -> str:
     return child_name(owner, "haproxy")
+
+
+def config_map_name(owner: Owner, config: str) -> str:
+    """The immutable ConfigMap holding this haproxy.cfg."""
+    return content_name(owner, "haproxy", {"haproxy.cfg": config})
 
 
 def backends_name(owner: Owner, pool: Pool | None) -> str:
@@ -343,13 +351,30 @@ def _time(value: timedelta) -> str:
 
 
 def _config_map(owner: Owner, config: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(owner, config_name(owner), COMPONENT),
-            "data": {"haproxy.cfg": config}}
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": metadata(owner, config_map_name(owner, config), COMPONENT),
+            "immutable": True, "data": {"haproxy.cfg": config}}
+
+
+_SECURITY = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+             "runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID}
 
 
 def _deployment(owner: Owner, spec: ScalableServiceSpec, config: str, selector: dict[str, str]) -> dict[str, Any]:
     settings = spec.balancing.haproxy
-    checksum = hashlib.sha256(config.encode()).hexdigest()
+    mounts = [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}]
+    env = [{"name": COOKIE_ENV, "valueFrom": {"secretKeyRef": {"name": cookie_secret_name(owner), "key": COOKIE_KEY}}}
+           ] if needs_cookie_key(spec) else []
+    # The image's own HAProxy checks the file before the balancer starts: a config it refuses
+    # (a directive another version lacks) fails this pod's start, not a serving one.
+    check: dict[str, Any] = {
+        "name": "check-config",
+        "image": settings.image,
+        "command": ["haproxy", "-c", "-q", "-f", f"{CONFIG_DIR}/haproxy.cfg"],
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+        "securityContext": copy.deepcopy(_SECURITY), "volumeMounts": copy.deepcopy(mounts),
+        **({"env": copy.deepcopy(env)} if env else {}),
+    }
     container: dict[str, Any] = {
         "name": "haproxy",
         "image": settings.image,
@@ -364,15 +389,11 @@ def _deployment(owner: Owner, spec: ScalableServiceSpec, config: str, selector: 
         # connections within a second or two, and requests in flight finish.
         "lifecycle": {"preStop": {"sleep": {"seconds": 10}}},
         "resources": settings.resources if settings.resources is not None else default_resources(spec),
-        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                            "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True, "runAsUser": UID,
-                            "runAsGroup": UID},
-        "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-                         {"name": "tmp", "mountPath": "/tmp"}],
+        "securityContext": copy.deepcopy(_SECURITY),
+        "volumeMounts": mounts,
     }
-    if needs_cookie_key(spec):
-        container["env"] = [{"name": COOKIE_ENV, "valueFrom": {"secretKeyRef": {
-            "name": cookie_secret_name(owner), "key": COOKIE_KEY}}}]
+    if env:
+        container["env"] = env
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -382,15 +403,16 @@ def _deployment(owner: Owner, spec: ScalableServiceSpec, config: str, selector: 
             "weight": 100,
             "podAffinityTerm": {"labelSelector": {"matchLabels": selector},
                                 "topologyKey": "kubernetes.io/hostname"}}]}},
+        "initContainers": [check],
         "containers": [container],
-        "volumes": [{"name": "config", "configMap": {"name": config_name(owner)}},
+        "volumes": [{"name": "config", "configMap": {"name": config_map_name(owner, config)}},
                     {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}],
     }
     if settings.node_selector:
         pod_spec["nodeSelector"] = dict(settings.node_selector)
     if settings.tolerations:
         pod_spec["tolerations"] = [dict(t) for t in settings.tolerations]
-    annotations = {CHECKSUM: checksum, "prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT),
+    annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT),
                    "prometheus.io/path": "/metrics", **evictable(True)}
     return {
         "apiVersion": "apps/v1",

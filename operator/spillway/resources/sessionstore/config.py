@@ -9,8 +9,10 @@ What is built, for a ScalableService `<name>`:
   admin's and the exporter's passwords. Secret `<name>-redis-connection` (the app's): only the
   app user's URL, host, port, name and password, and in Sentinel mode the master's name and the
   sentinels' addresses. `app_env` turns it into the app containers' env (secretKeyRefs only).
-- ConfigMap `<name>-redis`: redis.conf, the start scripts (`scripts`), and in Sentinel mode
-  sentinel.conf and Redis's preStop hook. It never holds a password: each container's command
+- ConfigMap `<name>-redis-<digest>`: redis.conf, Redis's start script and, in Sentinel mode, its
+  preStop hook; in Sentinel mode also `<name>-sentinel-<digest>`: sentinel.conf and the
+  sentinels' start script (`scripts`). Each is immutable and named by its content, so a change
+  is a new ConfigMap that rolls only the pods mounting it. Neither holds a password: each container's command
   renders its running config into an in-memory emptyDir (`/run/spillway`) from the ConfigMap
   and the mounted Secret, then execs the server; the same emptyDir is where redis-sentinel
   REWRITES its config and Redis runs CONFIG REWRITE after a failover
@@ -82,7 +84,6 @@ REDIS = "redis"
 SENTINEL = "sentinel"
 ROLE_LABEL = f"{GROUP}/redis-role"
 PRIMARY = "primary"
-CHECKSUM = f"{GROUP}/config-checksum"
 REDIS_PORT = 6379
 SENTINEL_PORT = 26379
 SENTINELS = 3

@@ -11,9 +11,9 @@ from urllib.parse import quote
 
 from spillway.api.spec import ScalableServiceSpec
 from spillway.api.units import parse_quantity
-from spillway.resources.meta import Owner, evictable, labels, metadata, selector_labels
+from spillway.resources.meta import Owner, content_name, evictable, labels, metadata, selector_labels
 from spillway.resources.sessionstore.config import (
-    CHECKSUM, CONFIG_DIR, NO_ROTATION, ROTATION_CURRENT, ROTATION_PREVIOUS, Rotation, app_password, DATA_DIR, ENV_KEYS, PRIMARY, QUORUM, REDIS, REDIS_PORT, ROLE_LABEL, RUN_DIR,
+    CONFIG_DIR, NO_ROTATION, ROTATION_CURRENT, ROTATION_PREVIOUS, Rotation, app_password, DATA_DIR, ENV_KEYS, PRIMARY, QUORUM, REDIS, REDIS_PORT, ROLE_LABEL, RUN_DIR,
     SECRET_DIR, SENTINEL, SENTINEL_APP, SENTINEL_ENV_KEYS, SENTINEL_PORT, SENTINELS, UID,
     _component_name, _pod_host, acl_file, connection_name, master_name, memory_limit, password_name, primary_name,
     redis_conf, redis_name, sentinel_conf, sentinel_master_conf, sentinel_mode, sentinel_name, sentinel_nodes,
@@ -148,14 +148,15 @@ def build(owner: Owner, spec: ScalableServiceSpec, password: str, app_selector: 
     `operator` is a NetworkPolicy peer for the operator's pods (it asks the sentinels who the
     primary is); None when it runs outside the cluster."""
     sentinel = sentinel_mode(spec)
-    config = config_map(owner, spec)
+    configs = config_maps(owner, spec)
     extra = [operator] if operator else []
-    objects = [server_secret(owner, password, rotation), connection_secret(owner, spec, password, rotation), config,
+    objects = [server_secret(owner, password, rotation), connection_secret(owner, spec, password, rotation), *configs,
                _headless_service(owner, REDIS, REDIS_PORT), _primary_service(owner),
-               _redis_statefulset(owner, spec, config["data"]),
+               _redis_statefulset(owner, spec, configs[0]["metadata"]["name"]),
                _pdb(owner, REDIS), _network_policy(owner, REDIS, REDIS_PORT, app_selector, sentinel, extra)]
     if sentinel:
-        objects += [_headless_service(owner, SENTINEL, SENTINEL_PORT), _sentinel_statefulset(owner, spec, config["data"]),
+        objects += [_headless_service(owner, SENTINEL, SENTINEL_PORT),
+                    _sentinel_statefulset(owner, spec, configs[1]["metadata"]["name"]),
                     _pdb(owner, SENTINEL), _network_policy(owner, SENTINEL, SENTINEL_PORT, app_selector, True, extra)]
     return objects
 
@@ -173,17 +174,19 @@ def connection_checksum(owner: Owner, spec: ScalableServiceSpec, password: str, 
     return hashlib.sha256("\0".join(f"{k}={data[k]}" for k in sorted(data)).encode()).hexdigest()[:16]
 
 
-def config_map(owner: Owner, spec: ScalableServiceSpec) -> dict[str, Any]:
-    data = {"redis.conf": redis_conf(spec), "start-redis.sh": START_REDIS}
+def config_maps(owner: Owner, spec: ScalableServiceSpec) -> list[dict[str, Any]]:
+    """Redis's files, and in Sentinel mode the sentinels' in a second ConfigMap: each immutable
+    and named by its content, so a change is a new ConfigMap that rolls only the pods mounting
+    it (a pod of the old one that restarts reads what it started with), and the reconcile
+    removes the old one once no pod mounts it."""
+    files = {REDIS: {"redis.conf": redis_conf(spec), "start-redis.sh": START_REDIS}}
     if sentinel_mode(spec):
-        data.update({"sentinel.conf": sentinel_conf(), "sentinel-master.conf": sentinel_master_conf(owner),
-                     "start-sentinel.sh": START_SENTINEL, "stop-redis.sh": STOP_REDIS})
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(owner, redis_name(owner), REDIS),
-            "data": data}
-
-
-def _checksum(data: dict[str, str], keys: tuple[str, ...]) -> str:
-    return hashlib.sha256("\0".join(data[k] for k in keys).encode()).hexdigest()
+        files[REDIS]["stop-redis.sh"] = STOP_REDIS
+        files[SENTINEL] = {"sentinel.conf": sentinel_conf(), "sentinel-master.conf": sentinel_master_conf(owner),
+                           "start-sentinel.sh": START_SENTINEL}
+    return [{"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": metadata(owner, content_name(owner, component, data), component),
+             "immutable": True, "data": data} for component, data in files.items()]
 
 
 def _headless_service(owner: Owner, component: str, port: int) -> dict[str, Any]:
@@ -241,7 +244,7 @@ def _env(owner: Owner, spec: ScalableServiceSpec, statefulset: str) -> list[dict
 STOP_SECONDS = 30
 
 
-def _pod_spec(owner: Owner, spec: ScalableServiceSpec, component: str, container: dict[str, Any],
+def _pod_spec(owner: Owner, spec: ScalableServiceSpec, component: str, config: str, container: dict[str, Any],
               volumes: list[dict[str, Any]], grace_seconds: int = STOP_SECONDS) -> dict[str, Any]:
     store = spec.session_store.redis
     placement: dict[str, Any] = {}
@@ -259,7 +262,7 @@ def _pod_spec(owner: Owner, spec: ScalableServiceSpec, component: str, container
             "weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": selector_labels(owner, component)},
                                                "topologyKey": "kubernetes.io/hostname"}}]}},
         "containers": [container],
-        "volumes": [{"name": "config", "configMap": {"name": redis_name(owner), "defaultMode": 0o444}},
+        "volumes": [{"name": "config", "configMap": {"name": config, "defaultMode": 0o444}},
                     {"name": "secret", "secret": {"secretName": redis_name(owner), "defaultMode": 0o440}},
                     # In memory: the rendered configs hold the admin password.
                     {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}}, *volumes],
@@ -271,7 +274,7 @@ _MOUNTS = [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
            {"name": "run", "mountPath": RUN_DIR}]
 
 
-def _statefulset(owner: Owner, component: str, replicas: int, pod_labels: dict[str, str], checksum: str,
+def _statefulset(owner: Owner, component: str, replicas: int, pod_labels: dict[str, str],
                  pod_spec: dict[str, Any], claims: list[dict[str, Any]]) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "serviceName": _component_name(owner, component),
@@ -283,7 +286,7 @@ def _statefulset(owner: Owner, component: str, replicas: int, pod_labels: dict[s
         # A lone Redis (Standalone) holds every session: node scale-down must not move it. Sentinel
         # mode's pods are replicated and their PDB lets one go at a time.
         "template": {"metadata": {"labels": pod_labels, "annotations": {
-            CHECKSUM: checksum, **evictable(component == SENTINEL or replicas > 1)}}, "spec": pod_spec},
+            **evictable(component == SENTINEL or replicas > 1)}}, "spec": pod_spec},
     }
     if claims:
         spec["volumeClaimTemplates"] = claims
@@ -292,7 +295,7 @@ def _statefulset(owner: Owner, component: str, replicas: int, pod_labels: dict[s
             "metadata": metadata(owner, _component_name(owner, component), component), "spec": spec}
 
 
-def _redis_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, str]) -> dict[str, Any]:
+def _redis_statefulset(owner: Owner, spec: ScalableServiceSpec, config: str) -> dict[str, Any]:
     store = spec.session_store.redis
     sentinel = sentinel_mode(spec)
     persistence = store.persistence
@@ -324,19 +327,18 @@ def _redis_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, 
     grace = STOP_SECONDS
     if sentinel:
         # A planned stop of the primary hands over to a replica first; the hook's time counts
-        # against the grace period, so it is added. The script is read when the pod stops, so a
-        # new one needs no restart: it is left out of the checksum.
+        # against the grace period, so it is added. The script is the one in the ConfigMap the
+        # pod started with (immutable): a new one arrives with the pod's replacement.
         container["lifecycle"] = {"preStop": {"exec": {"command": [
             "timeout", str(SWITCHOVER_SECONDS), "sh", f"{CONFIG_DIR}/stop-redis.sh"]}}}
         grace += SWITCHOVER_SECONDS
     pod_labels = labels(owner, REDIS) if sentinel else {**labels(owner, REDIS), ROLE_LABEL: PRIMARY}
     replicas = 1 + store.replicas if sentinel else 1
-    checksum = _checksum(data, ("redis.conf", "start-redis.sh"))
-    return _statefulset(owner, REDIS, replicas, pod_labels, checksum,
-                        _pod_spec(owner, spec, REDIS, container, volumes, grace), claims)
+    return _statefulset(owner, REDIS, replicas, pod_labels,
+                        _pod_spec(owner, spec, REDIS, config, container, volumes, grace), claims)
 
 
-def _sentinel_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[str, str]) -> dict[str, Any]:
+def _sentinel_statefulset(owner: Owner, spec: ScalableServiceSpec, config: str) -> dict[str, Any]:
     ping = {"exec": {"command": ["sh", "-c", READY_SENTINEL]}, "timeoutSeconds": 3}
     container: dict[str, Any] = {
         "name": SENTINEL,
@@ -350,6 +352,5 @@ def _sentinel_statefulset(owner: Owner, spec: ScalableServiceSpec, data: dict[st
         "securityContext": copy.deepcopy(_CONTAINER_SECURITY),
         "volumeMounts": list(_MOUNTS),
     }
-    checksum = _checksum(data, ("sentinel.conf", "sentinel-master.conf", "start-sentinel.sh"))
-    return _statefulset(owner, SENTINEL, SENTINELS, labels(owner, SENTINEL), checksum,
-                        _pod_spec(owner, spec, SENTINEL, container, []), [])
+    return _statefulset(owner, SENTINEL, SENTINELS, labels(owner, SENTINEL),
+                        _pod_spec(owner, spec, SENTINEL, config, container, []), [])
