@@ -89,7 +89,7 @@ LOCK_VENV := $(CACHE)/lock-venv
 lock:
 	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools==7.7.0; }
 	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
-	  --no-emit-find-links --output-file requirements/operator.lock pyproject.toml
+	  --no-emit-find-links --output-file requirements/operator.lock pyproject.toml requirements/operator.in
 	cd requirements && $(abspath $(LOCK_VENV))/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	  --no-emit-index-url --no-emit-find-links --output-file build.lock build.in
 

@@ -43,7 +43,7 @@ STATE = cluster_cli.STATE_DIR / "demo.json"
 OUT = ROOT / "demo-out"
 NAMESPACE = "demo"
 # The images a demo pod runs (the pause image and Valkey are the local node's and the tests').
-DEMO_IMAGES = ("operator", "session-app", "base", "redis", "prometheus")
+DEMO_IMAGES = ("operator", "session-app", "base", "redis", "haproxy", "prometheus")
 
 
 def up(duration: float, cluster: str = "local", registry: str | None = None) -> int:

@@ -126,7 +126,7 @@ def sample(bed: Bed, the_plan: Plan, prometheus_url: str, namespace: str) -> dic
     pod.update(bed.placement)
     pod["containers"][0]["image"] = bed.images["session-app"]
     pod["containers"][0]["imagePullPolicy"] = bed.pull_policy
-    spec["balancing"]["haproxy"] = {"image": bed.images["base"], **bed.placement}
+    spec["balancing"]["haproxy"] = {"image": bed.images["haproxy"], **bed.placement}
     spec["sessionStore"]["redis"].update({"image": bed.images["redis"], **bed.placement})
     spec["scaling"]["prometheus"]["url"] = prometheus_url
     spec["scaling"]["behavior"]["scaleDown"]["stabilizationWindow"] = f"{the_plan.window_seconds}s"

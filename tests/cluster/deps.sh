@@ -36,7 +36,7 @@ if [ "${1:-all}" = images ]; then
 fi
 pids=()
 step go bash "$ROOT/tests/cluster/build.sh" & pids+=($!)
-step images-debian bash "$ROOT/tests/cluster/images.sh" base operator java session-app redis valkey & pids+=($!)
+step images-debian bash "$ROOT/tests/cluster/images.sh" base operator java session-app redis valkey haproxy & pids+=($!)
 step crds bash "$ROOT/tests/cluster/crds.sh" & pids+=($!)
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done

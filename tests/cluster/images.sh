@@ -8,6 +8,8 @@
 #   localhost/spillway/redis:8         Debian trixie (mmdebstrap) with its redis-server, redis-sentinel 8.0
 #   localhost/spillway/valkey:8        Debian trixie (mmdebstrap) with its valkey-server, valkey-sentinel 8.1
 #                                      (the session store's other images: bookworm's base has Redis 7.0)
+#   localhost/spillway/haproxy:3       Debian trixie (mmdebstrap) with its haproxy 3.x: the balancer the
+#                                      tests and the demo run (bookworm's base has HAProxy 2.6)
 #   localhost/spillway/java:bookworm   Debian bookworm (mmdebstrap) with openjdk-17-jre-headless
 #   localhost/spillway/session-app:dev examples/session-app's jar (its build.sh, Maven) on that
 #                                      Java, as user 65532; it needs a writable /tmp (an emptyDir)
@@ -89,7 +91,7 @@ commit_rootfs() {  # IMAGE ROOTFS ARCHIVE CMD: a rootfs tarball as the only laye
   archive "$1" "$3"
 }
 
-build_store() {  # NAME TAG PACKAGES: a session-store image from Debian trixie's packages
+build_store() {  # NAME TAG PACKAGES: an image of Debian trixie's packages (the session store's, HAProxy 3)
   local name=$1 image=localhost/spillway/$1:$2 packages=$3 sum out
   sum=$( { echo "trixie $packages $MIRROR"; declare -f debian_rootfs commit_rootfs build_store; } | sha256sum | cut -c1-12)
   out=$OUT/$name-$sum.oci.tar
@@ -221,7 +223,7 @@ build_prometheus() {  # BASE_ARCHIVE: the Prometheus binary on the base image
 for tool in buildah mmdebstrap; do
   command -v $tool >/dev/null || { echo "images.sh needs $tool (tests/integration/install-components.sh)" >&2; exit 2; }
 done
-ALL=(pause base operator java session-app redis valkey prometheus)
+ALL=(pause base operator java session-app redis valkey haproxy prometheus)
 wanted=("$@")
 [ ${#wanted[@]} -gt 0 ] || wanted=("${ALL[@]}")
 for name in "${wanted[@]}"; do
@@ -238,9 +240,10 @@ if want java || want session-app; then java_out=$(build_java); fi
 if want session-app; then build_session_app "$java_out"; fi
 if want redis; then build_store redis 8 redis-server,redis-sentinel; fi
 if want valkey; then build_store valkey 8 valkey-server,valkey-sentinel; fi
+if want haproxy; then build_store haproxy 3 haproxy; fi
 if want prometheus; then build_prometheus "${base_line#BASE=}"; fi
 # Only the newest archive of each image is kept.
-for name in pause base operator java session-app redis valkey prometheus; do
+for name in pause base operator java session-app redis valkey haproxy prometheus; do
   { ls -t "$OUT/$name"-*.oci.tar 2>/dev/null || true; } | tail -n +2 | xargs -r rm -f  # none yet: a partial build
 done
 # And only the tagged images in buildah's storage: each rebuild leaves the previous one untagged.

@@ -60,6 +60,7 @@ def build_images(bins: dict[str, Path]) -> dict[str, Path]:
     found = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     return {"pause": Path(found["PAUSE"]), "base": Path(found["BASE"]), "operator": Path(found["OPERATOR"]),
             "session-app": Path(found["SESSION_APP"]), "redis": Path(found["REDIS"]), "valkey": Path(found["VALKEY"]),
+            "haproxy": Path(found["HAPROXY"]),
             "prometheus": Path(found["PROMETHEUS"])}
 
 

@@ -48,6 +48,7 @@ TAINT = {"key": LABEL, "value": "true", "effect": "NoSchedule"}
 IMAGES = {"pause": "localhost/spillway/pause:1", "base": "localhost/spillway/base:bookworm",
           "operator": "localhost/spillway/operator:dev", "session-app": "localhost/spillway/session-app:dev",
           "redis": "localhost/spillway/redis:8", "valkey": "localhost/spillway/valkey:8",
+          "haproxy": "localhost/spillway/haproxy:3",
           "prometheus": "localhost/spillway/prometheus:dev"}
 # Kernel settings a node needs: routing between pods and Services, and bridged traffic through
 # iptables (kube-proxy's DNAT for a pod that reaches itself through its own Service).

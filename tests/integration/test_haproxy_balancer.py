@@ -33,8 +33,10 @@ from spillway.metrics.presets import render
 from spillway.metrics.prometheus import PrometheusSignals
 from spillway.ports import Credentials
 from spillway.reconcile import reconcile
+from spillway.resources.balancing import haproxy
 from tests.cluster.localcluster import NODE_STATE
 from tests.integration.components import prometheus_discovering, wait_until
+from tests.integration.haproxy_cases import CASES, rendered
 from tests.integration.harness import Kubectl, audit_offset, condition, operator_writes, running_operator
 
 APPS = Path(__file__).resolve().parent / "apps"
@@ -138,7 +140,7 @@ class Bed:
             "template": self.app_template(),
             "replicas": {"min": replicas, "max": max(replicas, 6)},
             "balancing": {"provider": "HAProxy", **balancing, "haproxy": {
-                "image": self.node.images["base"], "nodeSelector": placement["nodeSelector"],
+                "image": self.node.images["haproxy"], "nodeSelector": placement["nodeSelector"],
                 "tolerations": placement["tolerations"]}},
             **spec,
         }
@@ -475,3 +477,45 @@ def test_prometheus_finds_the_balancer_and_the_preset_reads_all_four_signals(bed
 
 def _restarts(pod: dict[str, Any]) -> int:
     return sum(c.get("restartCount", 0) for c in pod["status"].get("containerStatuses", []))
+
+
+CHECK_ALL = """rc=0
+haproxy -v | head -n 1
+for f in /configs/*.cfg; do
+  out=$(haproxy -c -f "$f" 2>&1) || rc=1
+  case "$out" in *WARNING*|*ALERT*) rc=1 ;; esac
+  printf '== %s\\n%s\\n' "$f" "$out"
+done
+exit $rc
+"""
+
+
+def test_every_rendered_config_passes_haproxy_check_on_the_balancer_image(bed: Bed) -> None:
+    """The configs tests/integration/test_haproxy_config.py checks on the host's HAProxy 2.6, each
+    checked with no warning by the balancer image's own HAProxy 3.x, in a pod on the real node."""
+    configs = {f"case-{i:02d}.cfg": rendered(raw) for i, raw in enumerate(CASES)}
+    bed.k.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "configs", "namespace": bed.namespace},
+                 "data": configs})
+    placement = bed.node.placement
+    bed.k.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "check-configs", "namespace": bed.namespace},
+                 "spec": {"restartPolicy": "Never", "nodeSelector": placement["nodeSelector"],
+                          "tolerations": placement["tolerations"],
+                          "securityContext": {"runAsNonRoot": True, "runAsUser": 99,
+                                              "seccompProfile": {"type": "RuntimeDefault"}},
+                          "volumes": [{"name": "configs", "configMap": {"name": "configs"}}],
+                          "containers": [{
+                              "name": "check", "image": bed.node.images["haproxy"], "imagePullPolicy": "Never",
+                              "command": ["sh", "-c", CHECK_ALL],
+                              "env": [{"name": haproxy.COOKIE_ENV, "value": "0123456789abcdef"}],
+                              "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
+                                            "limits": {"memory": "256Mi"}},
+                              "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                                  "capabilities": {"drop": ["ALL"]}},
+                              "volumeMounts": [{"name": "configs", "mountPath": "/configs"}]}]}})
+    phase = wait_until(lambda: ((bed.k.get("pod", "check-configs", bed.namespace) or {}).get("status") or {}).get(
+        "phase") in ("Succeeded", "Failed") and bed.k.get("pod", "check-configs", bed.namespace)["status"]["phase"],
+        120, "the config check to end")
+    log = bed.k.run("logs", "check-configs", "-n", bed.namespace).stdout
+    assert log.startswith("HAProxy version 3."), log[:200]
+    assert phase == "Succeeded", log
+    assert log.count("Configuration file is valid") == len(configs), log

@@ -27,13 +27,14 @@ from typing import Any
 
 import pytest
 import redis
+import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from spillway.kube.cluster import KubeCluster
 from spillway.reconcile import reconcile
 from tests.integration.components import wait_until
-from tests.integration.harness import Kubectl, audit_offset, condition, operator_writes, running_operator
+from tests.integration.harness import ROOT, Kubectl, audit_offset, condition, operator_writes, running_operator
 
 APPS = Path(__file__).resolve().parent / "apps"
 REDIS_UID = 999
@@ -282,6 +283,7 @@ class Writer:
         self._thread.join(timeout=30)
 
 
+CHART = ROOT / "charts" / "spillway"
 SENTINEL_CLIENT = """
 set -u
 # A Sentinel-aware client, as Lettuce (Spring Session's client) is in Sentinel mode: it finds the
@@ -328,9 +330,11 @@ class Lost:
     stopped: str  # the deleted pod's last log, to its end ("" when the pod was not deleted)
 
 
-def _lose_primary_under_load(bed: Bed, storage: str, image: str, how: str, logs: Path) -> Lost:
+def _lose_primary_under_load(bed: Bed, storage: str, image: str, how: str, logs: Path,
+                             kubeconfig: str | None = None) -> Lost:
     """A Sentinel-mode store (a primary and 2 replicas) under a steady write load from a plain
     client through the write Service and a Sentinel-aware client in a pod, then the primary lost:
+    The operator runs with `kubeconfig` (the admin's by default).
     `delete` deletes its pod (a planned stop: the preStop hook's switchover), `stop` stops its
     Redis process in place (no hook: the sentinels find it down and fail over). Returns once
     both clients wrote to the new primary and the old primary's pod serves again."""
@@ -340,7 +344,7 @@ def _lose_primary_under_load(bed: Bed, storage: str, image: str, how: str, logs:
     else:
         redis_spec["persistence"] = {"size": "0"}
     redis_selector = "app.kubernetes.io/instance=ha,app.kubernetes.io/component=redis"
-    with running_operator(bed.kube.kubeconfig):
+    with running_operator(kubeconfig or bed.kube.kubeconfig):
         bed.service("ha", redis_spec, wait=False, image=image)
         status = bed.wait_store("ha", timeout=300)
         first = status["status"]["sessionStore"]["primary"]
@@ -432,15 +436,63 @@ def _lose_primary_under_load(bed: Bed, storage: str, image: str, how: str, logs:
     return Lost(figures, lost, new, sentinel_client, sentinels_said, came_back, stopped)
 
 
-@pytest.mark.parametrize(("storage", "image"), [("volume", "base"), ("emptyDir", "base"), ("volume", "redis"),
-                                                ("volume", "valkey")])
-def test_deleting_the_primary_switches_over_without_a_failed_write(bed: Bed, storage: str, image: str,
+@contextmanager
+def chart_account(bed: Bed, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """The chart installed with no operator pod (its ServiceAccount, RBAC and admission policy),
+    and a kubeconfig holding a token of that account; yields (kubeconfig, user name)."""
+    release = namespace = "spillway-acct"
+    helm = [bed.kube.helm, f"--kubeconfig={bed.kube.kubeconfig}"]
+    subprocess.run([*helm, "install", release, str(CHART), "-n", namespace, "--create-namespace",
+                    "--set", "replicaCount=0", "--wait", "--timeout", "2m"], check=True, capture_output=True, timeout=180)
+    try:
+        token = bed.k.run("create", "token", release, "-n", namespace, "--duration=1h").stdout.strip()
+        admin = yaml.safe_load(Path(bed.kube.kubeconfig).read_text())
+        config = tmp_path / "chart-account.kubeconfig"
+        config.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "operator",
+            "clusters": [{"name": "c", "cluster": admin["clusters"][0]["cluster"]}],
+            "users": [{"name": "operator", "user": {"token": token}}],
+            "contexts": [{"name": "operator", "context": {"cluster": "c", "user": "operator"}}]}))
+        yield str(config), f"system:serviceaccount:{namespace}:{release}"
+    finally:
+        subprocess.run([*helm, "uninstall", release, "-n", namespace, "--wait", "--timeout", "2m"], check=False,
+                       capture_output=True, timeout=180)
+        bed.k.run("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def _refused(bed: Bed, user: str, since: int) -> list[str]:
+    """The requests of `user` the API server refused (403) since the audit log's offset `since`."""
+    assert bed.kube.audit_log is not None
+    refused = []
+    for line in bed.kube.audit_log.read_bytes()[since:].decode().splitlines():
+        event = json.loads(line)
+        if event["user"]["username"] == user and event.get("responseStatus", {}).get("code") == 403:
+            ref = event.get("objectRef") or {}
+            refused.append(f"{event['verb']} {ref.get('resource')}/{ref.get('name', '')} in {ref.get('namespace')}")
+    return refused
+
+
+@pytest.mark.parametrize(("storage", "image", "account"), [
+    ("volume", "base", "admin"), ("emptyDir", "base", "chart"), ("volume", "redis", "admin"),
+    ("volume", "valkey", "admin")])
+def test_deleting_the_primary_switches_over_without_a_failed_write(bed: Bed, storage: str, image: str, account: str,
                                                                   tmp_path: Path) -> None:
     """The primary's pod deleted under a steady write load (a drain, a rolling update). Its
     preStop hook pauses writes, lets the replicas catch up and asks a sentinel to fail over; Redis
     stops once they name the promoted replica. The sentinels never see the primary down, and a
-    client that sends a write again on a closed connection (as Lettuce does) loses none."""
-    found = _lose_primary_under_load(bed, storage, image, "delete", tmp_path)
+    client that sends a write again on a closed connection (as Lettuce does) loses none. One run
+    has the operator hold exactly the chart's ServiceAccount (and its admission policy): the
+    store's creation and the primary followed through the switchover (its pod read by name, its
+    label moved) draw no 403 in the API server's audit log."""
+    if account == "chart":
+        since = bed.kube.audit_log.stat().st_size if bed.kube.audit_log else 0
+        with chart_account(bed, tmp_path) as (kubeconfig, user):
+            found = _lose_primary_under_load(bed, storage, image, "delete", tmp_path, kubeconfig)
+            refused = _refused(bed, user, since) if bed.kube.audit_log else []
+        assert bed.kube.audit_log is not None, "the local control plane keeps an audit log"
+        assert refused == [], refused
+    else:
+        found = _lose_primary_under_load(bed, storage, image, "delete", tmp_path)
     figures = found.figures
     assert f"sentinels name {found.new}." in found.stopped, found.stopped[-2000:]
     assert "+odown master" not in found.sentinels_said, (figures, found.sentinels_said[-3000:])
@@ -633,7 +685,7 @@ def _shop(bed: Bed, name: str, store: dict[str, Any], replicas: int = 3) -> None
                                                volumes=[{"name": "tmp", "emptyDir": {}}])},
         "replicas": {"min": replicas, "max": replicas},
         "balancing": {"provider": "HAProxy", "algorithm": "RoundRobin", "haproxy": {
-            "image": bed.node.images["base"], "nodeSelector": placement["nodeSelector"],
+            "image": bed.node.images["haproxy"], "nodeSelector": placement["nodeSelector"],
             "tolerations": placement["tolerations"]}},
         "sessionStore": store,
     }
