@@ -39,6 +39,8 @@ from tests.integration.components import prometheus_discovering, wait_until
 from tests.integration.haproxy_cases import CASES, rendered
 from tests.integration.harness import Kubectl, audit_offset, condition, operator_writes, running_operator
 
+pytestmark = pytest.mark.integration
+
 APPS = Path(__file__).resolve().parent / "apps"
 # HAProxy's httplog: "... http <backend>/<server> Tq/Tw/Tc/Tr/Ta <status> ..."
 _HTTPLOG_STATUS = re.compile(r" http \S+ -?\d+/-?\d+/-?\d+/-?\d+/\+?\d+ (\d{3}) ")

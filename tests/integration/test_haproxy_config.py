@@ -16,6 +16,8 @@ from spillway.resources.balancing import haproxy
 from tests.integration.components import ensure_installed
 from tests.integration.haproxy_cases import CASES, rendered
 
+pytestmark = pytest.mark.integration
+
 @pytest.mark.parametrize("raw", CASES, ids=lambda r: "-".join(
     str(x) for x in (r["balancing"].get("algorithm", "default"), r["balancing"]["affinity"]["type"],
                      r["balancing"]["hash"]["source"], "pools" if "pools" in r else "single")))

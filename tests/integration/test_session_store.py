@@ -36,6 +36,8 @@ from spillway.reconcile import reconcile
 from tests.integration.components import wait_until
 from tests.integration.harness import ROOT, Kubectl, audit_offset, condition, operator_writes, running_operator
 
+pytestmark = pytest.mark.integration
+
 APPS = Path(__file__).resolve().parent / "apps"
 REDIS_UID = 999
 ROLE = "spillway.io/redis-role"
