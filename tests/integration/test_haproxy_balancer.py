@@ -481,10 +481,14 @@ def _restarts(pod: dict[str, Any]) -> int:
     return sum(c.get("restartCount", 0) for c in pod["status"].get("containerStatuses", []))
 
 
+def _phase(bed: Bed, pod: str) -> str:
+    return str(((bed.k.get("pod", pod, bed.namespace) or {}).get("status") or {}).get("phase", ""))
+
+
 CHECK_ALL = """rc=0
 haproxy -v | head -n 1
 for f in /configs/*.cfg; do
-  out=$(haproxy -c -f "$f" 2>&1) || rc=1
+  out=$(haproxy -c -V -f "$f" 2>&1) || rc=1
   case "$out" in *WARNING*|*ALERT*) rc=1 ;; esac
   printf '== %s\\n%s\\n' "$f" "$out"
 done
@@ -514,10 +518,13 @@ def test_every_rendered_config_passes_haproxy_check_on_the_balancer_image(bed: B
                               "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                                   "capabilities": {"drop": ["ALL"]}},
                               "volumeMounts": [{"name": "configs", "mountPath": "/configs"}]}]}})
-    phase = wait_until(lambda: ((bed.k.get("pod", "check-configs", bed.namespace) or {}).get("status") or {}).get(
-        "phase") in ("Succeeded", "Failed") and bed.k.get("pod", "check-configs", bed.namespace)["status"]["phase"],
-        120, "the config check to end")
-    log = bed.k.run("logs", "check-configs", "-n", bed.namespace).stdout
+    try:
+        phase = wait_until(lambda: _phase(bed, "check-configs") in ("Succeeded", "Failed")
+                           and _phase(bed, "check-configs"), 120, "the config check to end")
+        log = bed.k.run("logs", "check-configs", "-n", bed.namespace).stdout
+    finally:
+        bed.k.run("delete", "pod", "check-configs", "-n", bed.namespace, "--wait=false", check=False)
+        bed.k.run("delete", "configmap", "configs", "-n", bed.namespace, check=False)
     assert log.startswith("HAProxy version 3."), log[:200]
     assert phase == "Succeeded", log
     assert log.count("Configuration file is valid") == len(configs), log

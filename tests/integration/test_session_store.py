@@ -440,12 +440,14 @@ def _lose_primary_under_load(bed: Bed, storage: str, image: str, how: str, logs:
 
 @contextmanager
 def chart_account(bed: Bed, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """The chart installed with no operator pod (its ServiceAccount, RBAC and admission policy),
-    and a kubeconfig holding a token of that account; yields (kubeconfig, user name)."""
+    """The chart installed (its ServiceAccount, RBAC and admission policy; its operator pod stays
+    Pending: nothing places it on the real node), and a kubeconfig holding a token of that
+    account; yields (kubeconfig, user name)."""
     release = namespace = "spillway-acct"
     helm = [bed.kube.helm, f"--kubeconfig={bed.kube.kubeconfig}"]
-    subprocess.run([*helm, "install", release, str(CHART), "-n", namespace, "--create-namespace",
-                    "--set", "replicaCount=0", "--wait", "--timeout", "2m"], check=True, capture_output=True, timeout=180)
+    installed = subprocess.run([*helm, "install", release, str(CHART), "-n", namespace, "--create-namespace",
+                                "--set", "replicaCount=1"], capture_output=True, text=True, timeout=180)
+    assert installed.returncode == 0, installed.stderr
     try:
         token = bed.k.run("create", "token", release, "-n", namespace, "--duration=1h").stdout.strip()
         admin = yaml.safe_load(Path(bed.kube.kubeconfig).read_text())
