@@ -15,6 +15,7 @@ import json
 import os
 import re
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -153,6 +154,9 @@ class Bed:
         self.k.wait_for("ssvc", name, self.namespace, lambda s: _true(s, "BalancerReady") and _true(s, "Ready"),
                         timeout=120, what=f"{name}: balancer and {replicas} replicas ready")
         self.wait_servers(name, replicas)
+        # Ready balancer pods are not yet a Service that kube-proxy forwards: until it has synced
+        # their endpoints a connection to the front is refused. A bare connect, no request.
+        wait_until(lambda: _accepts(self.front(name), 80), 30, f"{name}: the front Service forwarding", every=0.2)
         return obj
 
     def balancers(self, name: str) -> list[dict[str, Any]]:
@@ -479,6 +483,14 @@ def test_prometheus_finds_the_balancer_and_the_preset_reads_all_four_signals(bed
 
 def _restarts(pod: dict[str, Any]) -> int:
     return sum(c.get("restartCount", 0) for c in pod["status"].get("containerStatuses", []))
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        return True
+    except OSError:
+        return False
 
 
 def _phase(bed: Bed, pod: str) -> str:

@@ -15,7 +15,7 @@ PLACEMENT = {"nodeSelector": {"spillway.io/real-node": "true"},
              "tolerations": [{"key": "spillway.io/real-node", "value": "true", "effect": "NoSchedule",
                               "operator": "Equal"}]}
 IMAGES = {"operator": "reg/spillway/operator:dev", "session-app": "reg/spillway/session-app:dev",
-          "base": "reg/spillway/base:bookworm", "redis": "reg/spillway/redis:8"}
+          "base": "reg/spillway/base:bookworm", "redis": "reg/spillway/redis:8", "haproxy": "reg/spillway/haproxy:3"}
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def test_the_sample_runs_the_beds_images_with_its_pull_policy_and_the_runs_windo
     spec = body["spec"]
     container = spec["template"]["spec"]["containers"][0]
     assert (container["image"], container["imagePullPolicy"]) == (IMAGES["session-app"], "IfNotPresent")
-    assert spec["balancing"]["haproxy"]["image"] == IMAGES["base"]
+    assert spec["balancing"]["haproxy"]["image"] == IMAGES["haproxy"]
     assert spec["sessionStore"]["redis"]["image"] == IMAGES["redis"]
     assert "nodeSelector" not in spec["template"]["spec"]
     assert spec["scaling"]["prometheus"]["url"] == "http://prometheus.shop.svc:9090"
