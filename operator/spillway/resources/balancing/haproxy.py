@@ -116,9 +116,10 @@ def render(owner: Owner, spec: ScalableServiceSpec, context: Context) -> Plan:
     algorithm = default_algorithm(spec)
     config = haproxy_cfg(owner, spec)
     selector = selector_labels(owner, COMPONENT)
+    config_map = _config_map(owner, config)
     objects: list[dict[str, Any]] = [
-        _config_map(owner, config),
-        _deployment(owner, spec, config, selector),
+        config_map,
+        _deployment(owner, spec, config_map["metadata"]["name"], selector),
         _front_service(owner, spec, selector),
         *_backend_services(owner, spec, context),
         _pdb(owner, selector),
@@ -360,7 +361,7 @@ _SECURITY = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, 
              "runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID}
 
 
-def _deployment(owner: Owner, spec: ScalableServiceSpec, config: str, selector: dict[str, str]) -> dict[str, Any]:
+def _deployment(owner: Owner, spec: ScalableServiceSpec, config_map: str, selector: dict[str, str]) -> dict[str, Any]:
     settings = spec.balancing.haproxy
     mounts = [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}]
     env = [{"name": COOKIE_ENV, "valueFrom": {"secretKeyRef": {"name": cookie_secret_name(owner), "key": COOKIE_KEY}}}
@@ -405,7 +406,7 @@ def _deployment(owner: Owner, spec: ScalableServiceSpec, config: str, selector: 
                                 "topologyKey": "kubernetes.io/hostname"}}]}},
         "initContainers": [check],
         "containers": [container],
-        "volumes": [{"name": "config", "configMap": {"name": config_map_name(owner, config)}},
+        "volumes": [{"name": "config", "configMap": {"name": config_map}},
                     {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}],
     }
     if settings.node_selector:
